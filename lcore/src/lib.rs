@@ -1,0 +1,25 @@
+//! Pinned poll-mode worker threads ("lcores") and quiescent-state-based
+//! reclamation (QSBR). Nothing packet-specific lives here.
+//!
+//! API (implemented in the submodules):
+//! - [`launch`]: start pinned workers, each with an lcore id; [`Workers`] stops and joins them.
+//! - [`Domain`]: the QSBR domain. Readers ([`Reader`], one per worker thread)
+//!   register, go online/offline and call [`Reader::quiescent`] once per loop
+//!   iteration. The writer retires objects ([`Domain::retire`]) and frees them in
+//!   [`Domain::reclaim`] once every online reader has passed a quiescent state;
+//!   [`Domain::synchronize`] waits for a grace period.
+//! - [`Slots`]: a table of QSBR-protected objects addressed by generational
+//!   [`Handle`]s, so that cached references go stale instead of dangling.
+//! - [`LeftRight`]: a double-buffered structure: readers read the active copy
+//!   with one Acquire load, the writer updates both copies around a grace period.
+
+pub mod leftright;
+pub mod qsbr;
+pub mod slots;
+mod sync;
+pub mod workers;
+
+pub use leftright::LeftRight;
+pub use qsbr::{Domain, QsbrConfig, QsbrStats, Reader};
+pub use slots::{Handle, Slots};
+pub use workers::{launch, WorkerCtx, Workers};

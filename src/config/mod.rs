@@ -1,0 +1,1 @@
+//! config: see DESIGN.md; filled in by its issue.

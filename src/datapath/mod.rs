@@ -1,0 +1,1 @@
+//! datapath: see DESIGN.md; filled in by its issue.

@@ -1,0 +1,1 @@
+//! esp: see DESIGN.md; filled in by its issue.

@@ -1,0 +1,1 @@
+//! mgmt: see DESIGN.md; filled in by its issue.

@@ -1,0 +1,1 @@
+//! port: see DESIGN.md; filled in by its issue.

@@ -1,0 +1,6 @@
+//! Routes (longest-prefix match to egress port and next hop) and the static
+//! neighbor table.
+
+pub mod spec;
+
+pub use spec::*;

@@ -1,0 +1,8 @@
+//! The security association database: SA objects, inbound lookup by
+//! (spi, dst) and outbound resolution by template match.
+//!
+//! Owns: SA specs and the SAD tables. May not touch: ESP bytes (that is `esp`).
+
+pub mod spec;
+
+pub use spec::*;

@@ -1,0 +1,1 @@
+//! stats: see DESIGN.md; filled in by its issue.
