@@ -1,8 +1,16 @@
 //! The per-lcore flow cache of bundles (see DESIGN.md "The flow cache").
 //!
-//! Owns: flow keys, the cache shard, entry ops (`get`/`delete`) and bundles.
-//! May not touch: packet bytes (that is `wire`/`esp`), table mutation (that is `mgmt`).
+//! Owns: flow keys, the keyed hash, the cache shard, bundles and their entry
+//! ops (`get` = [`crate::mgmt::Engine::validate`], `delete` = forgetting a
+//! generational handle). May not touch: packet bytes (that is `wire`/`esp`),
+//! table mutation (that is `mgmt`).
 
+pub mod bundle;
+pub mod hash;
 pub mod key;
+pub mod shard;
 
+pub use bundle::{Bundle, Verdict};
+pub use hash::FlowHasher;
 pub use key::FlowKey;
+pub use shard::{Shard, ShardStats};

@@ -4,3 +4,6 @@
 pub mod spec;
 
 pub use spec::*;
+pub mod table;
+
+pub use table::{NeighTable, RouteTable};

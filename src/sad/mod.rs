@@ -6,3 +6,8 @@
 pub mod spec;
 
 pub use spec::*;
+pub mod sa;
+pub mod table;
+
+pub use sa::Sa;
+pub use table::SaTable;

@@ -6,3 +6,8 @@
 pub mod spec;
 
 pub use spec::*;
+pub mod classifier;
+pub mod policy;
+
+pub use classifier::Classifier;
+pub use policy::Policy;

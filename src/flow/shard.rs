@@ -1,0 +1,368 @@
+//! One lcore's flow-cache shard.
+//!
+//! A fixed-capacity, two-choice, 8-way set-associative table: a flow lives in
+//! one of two buckets picked by a keyed hash; a bucket is one cache line of
+//! signatures and admission state, entries sit in a parallel array. Lookups
+//! work on a whole burst: hash everything, touch both buckets of every key,
+//! then probe. Nothing allocates after [`Shard::new`].
+//!
+//! Flood resistance (why Linux's cache could be thrashed, and this one not):
+//! a flow seen for the first time enters only into a free way or in place of
+//! another *unproven* entry. It becomes *protected* when it is hit again, or
+//! when a small Bloom "doorkeeper" of recently missed flows says it was seen
+//! before. Only proven newcomers may evict a protected entry, and only one
+//! whose recency has aged to zero (not hit for three sweep passes). A flood of
+//! one-packet flows therefore churns the unproven ways and leaves the
+//! established flows alone; the flood's own packets are resolved exactly as
+//! with no cache.
+
+use super::bundle::Bundle;
+use super::hash::FlowHasher;
+use super::FlowKey;
+use crate::mgmt::engine::{Engine, Strategy};
+use lcore::Reader;
+
+/// Ways per bucket.
+pub const WAYS: usize = 8;
+/// Largest burst handled in one pass (longer slices are chunked).
+pub const MAX_BURST: usize = 64;
+
+const PROTECTED: u8 = 0x80;
+const RECENCY_MAX: u8 = 3;
+const RECENCY: u8 = 0x03;
+
+/// One cache line: signatures (0 = empty way) and per-way admission state.
+#[derive(Clone, Copy, Default)]
+#[repr(C, align(64))]
+struct Bucket {
+    sig: [u32; WAYS],
+    meta: [u8; WAYS],
+}
+
+#[derive(Clone, Copy, Default)]
+struct Entry {
+    key: FlowKey,
+    bundle: Bundle,
+}
+
+/// Counters of one shard. Plain integers: only the owning lcore writes them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ShardStats {
+    pub lookups: u64,
+    pub hits: u64,
+    pub misses: u64,
+    /// Hits on an entry that failed `get` and was resolved afresh.
+    pub stale: u64,
+    pub inserts: u64,
+    /// Valid entries replaced by a newcomer.
+    pub evictions: u64,
+    /// Newcomers not admitted (unproven, no free or unproven way).
+    pub denied: u64,
+    /// Stale entries released by the sweep hand.
+    pub swept: u64,
+    /// Results not cached because a table change raced the lookup.
+    pub uncacheable: u64,
+    /// Acquires not reported because of the rate bound.
+    pub acquires_suppressed: u64,
+}
+
+/// A flow-cache shard.
+pub struct Shard {
+    buckets: Box<[Bucket]>,
+    entries: Box<[Entry]>,
+    bmask: usize,
+    hasher: FlowHasher,
+    /// Doorkeeper: Bloom filter of recently missed flows, aged by a clearing hand.
+    door: Box<[u64]>,
+    door_hand: usize,
+    door_tick: u32,
+    /// Sweep clock hand over entries.
+    hand: usize,
+    len: usize,
+    acquire_tokens: u32,
+    acquire_ms: u64,
+    pub stats: ShardStats,
+}
+
+/// Acquires a shard may report per millisecond.
+const ACQUIRES_PER_MS: u32 = 8;
+
+impl Shard {
+    /// A shard for at least `capacity` flows (rounded up to a power of two, at least 16).
+    pub fn new(capacity: usize) -> Shard {
+        Self::with_hasher(capacity, FlowHasher::random())
+    }
+
+    pub fn with_hasher(capacity: usize, hasher: FlowHasher) -> Shard {
+        let cap = capacity.max(2 * WAYS).next_power_of_two();
+        let nb = cap / WAYS;
+        // 32 doorkeeper bits per entry: with 3 hash bits and a window of `cap`
+        // misses the false-positive rate stays below 0.1 %.
+        let door_words = (cap / 2).max(1);
+        Shard {
+            buckets: vec![Bucket::default(); nb].into_boxed_slice(),
+            entries: vec![Entry::default(); cap].into_boxed_slice(),
+            bmask: nb - 1,
+            hasher,
+            door: vec![0u64; door_words].into_boxed_slice(),
+            door_hand: 0,
+            door_tick: 0,
+            hand: 0,
+            len: 0,
+            acquire_tokens: ACQUIRES_PER_MS,
+            acquire_ms: 0,
+            stats: ShardStats::default(),
+        }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Valid entries.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    #[inline(always)]
+    fn place(&self, h: u64) -> (usize, usize, u32) {
+        let sig = ((h >> 32) as u32) | 1;
+        let b1 = (h as usize) & self.bmask;
+        let mut b2 = (b1 ^ (sig.wrapping_mul(0x5bd1_e995) as usize >> 3)) & self.bmask;
+        if b2 == b1 {
+            b2 = b1 ^ (self.bmask & 1);
+        }
+        (b1, b2, sig)
+    }
+
+    #[inline(always)]
+    fn find(&self, key: &FlowKey, b1: usize, b2: usize, sig: u32) -> Option<usize> {
+        for b in [b1, b2] {
+            let bk = &self.buckets[b];
+            for w in 0..WAYS {
+                if bk.sig[w] == sig {
+                    let pos = b * WAYS + w;
+                    if self.entries[pos].key == *key {
+                        return Some(pos);
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Entry op `delete`: release a cached result. Entries hold generational
+    /// handles, not counted references, so releasing is forgetting.
+    #[inline]
+    fn delete(&mut self, pos: usize) {
+        let (b, w) = (pos / WAYS, pos % WAYS);
+        if self.buckets[b].sig[w] != 0 {
+            self.buckets[b].sig[w] = 0;
+            self.buckets[b].meta[w] = 0;
+            self.len -= 1;
+        }
+    }
+
+    /// Look up a burst of keys; `out[i]` receives the decision for `keys[i]`.
+    /// Misses are resolved against the engine and cached subject to admission.
+    pub fn lookup_burst(&mut self, engine: &Engine, reader: &Reader, keys: &[FlowKey], out: &mut [Bundle]) {
+        debug_assert!(out.len() >= keys.len());
+        if engine.strategy == Strategy::Off {
+            for (k, o) in keys.iter().zip(out.iter_mut()) {
+                *o = self.resolve(engine, reader, k).0;
+            }
+            self.stats.lookups += keys.len() as u64;
+            self.stats.misses += keys.len() as u64;
+            return;
+        }
+        for (kc, oc) in keys.chunks(MAX_BURST).zip(out.chunks_mut(MAX_BURST)) {
+            self.lookup_chunk(engine, reader, kc, oc);
+        }
+    }
+
+    fn lookup_chunk(&mut self, engine: &Engine, reader: &Reader, keys: &[FlowKey], out: &mut [Bundle]) {
+        let n = keys.len();
+        let mut place = [(0usize, 0usize, 0u32, 0u64); MAX_BURST];
+        // Pass 1: hash the burst and pull both buckets of every key towards the core.
+        let mut touch = 0u32;
+        for i in 0..n {
+            let h = self.hasher.hash(&keys[i]);
+            let (b1, b2, sig) = self.place(h);
+            place[i] = (b1, b2, sig, h);
+            touch ^= self.buckets[b1].sig[0] ^ self.buckets[b2].sig[0];
+        }
+        std::hint::black_box(touch);
+        // Pass 2: probe, validate, resolve misses.
+        self.stats.lookups += n as u64;
+        for i in 0..n {
+            let (b1, b2, sig, h) = place[i];
+            let key = &keys[i];
+            match self.find(key, b1, b2, sig) {
+                Some(pos) => {
+                    let e = &self.entries[pos];
+                    if engine.validate(&e.bundle, key.dir) {
+                        out[i] = e.bundle;
+                        let (b, w) = (pos / WAYS, pos % WAYS);
+                        let m = self.buckets[b].meta[w];
+                        if m != PROTECTED | RECENCY_MAX {
+                            self.buckets[b].meta[w] = PROTECTED | ((m & RECENCY) + 1).min(RECENCY_MAX);
+                        }
+                        self.stats.hits += 1;
+                    } else {
+                        // `get` failed: release and resolve afresh in the same way.
+                        self.stats.stale += 1;
+                        self.stats.misses += 1;
+                        let (b, cacheable) = self.resolve(engine, reader, key);
+                        out[i] = b;
+                        let (bi, w) = (pos / WAYS, pos % WAYS);
+                        if cacheable {
+                            self.entries[pos].bundle = b;
+                            // A refreshed flow keeps its standing.
+                            self.buckets[bi].meta[w] |= PROTECTED;
+                        } else {
+                            self.delete(pos);
+                            self.stats.uncacheable += 1;
+                        }
+                    }
+                }
+                None => {
+                    self.stats.misses += 1;
+                    let (b, cacheable) = self.resolve(engine, reader, key);
+                    out[i] = b;
+                    if cacheable {
+                        self.admit(key, b, b1, b2, sig, h);
+                    } else {
+                        self.stats.uncacheable += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    #[inline]
+    fn resolve(&mut self, engine: &Engine, reader: &Reader, key: &FlowKey) -> (Bundle, bool) {
+        let report = self.acquire_tokens > 0;
+        let (b, cacheable) = engine.resolve_for_cache(key, reader, report);
+        if b.verdict == super::Verdict::Larval {
+            if report {
+                self.acquire_tokens -= 1;
+            } else {
+                self.stats.acquires_suppressed += 1;
+            }
+        }
+        (b, cacheable)
+    }
+
+    /// Doorkeeper: was this flow missed recently? Marks it as seen either way.
+    #[inline]
+    fn door_seen(&mut self, h: u64) -> bool {
+        let bits = self.door.len() * 64;
+        let mut seen = true;
+        for j in 0..3 {
+            let bit = ((h.rotate_left(17 * j + 7)).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 20) as usize % bits;
+            let (wi, m) = (bit / 64, 1u64 << (bit % 64));
+            seen &= self.door[wi] & m != 0;
+            self.door[wi] |= m;
+        }
+        // Age the filter: clear one word every other miss, so it remembers
+        // about `capacity` misses.
+        self.door_tick = self.door_tick.wrapping_add(1);
+        if self.door_tick & 1 == 0 {
+            self.door[self.door_hand] = 0;
+            self.door_hand = (self.door_hand + 1) % self.door.len();
+        }
+        seen
+    }
+
+    fn admit(&mut self, key: &FlowKey, b: Bundle, b1: usize, b2: usize, sig: u32, h: u64) {
+        let mut free = None;
+        let mut unproven = None;
+        let mut idle = None;
+        for bi in [b1, b2] {
+            let bk = &self.buckets[bi];
+            for w in 0..WAYS {
+                let pos = bi * WAYS + w;
+                if bk.sig[w] == 0 {
+                    free = free.or(Some(pos));
+                } else if bk.meta[w] & PROTECTED == 0 {
+                    unproven = unproven.or(Some(pos));
+                } else if bk.meta[w] & RECENCY == 0 {
+                    idle = idle.or(Some(pos));
+                }
+            }
+        }
+        let proven = self.door_seen(h);
+        let (pos, meta) = if let Some(p) = free {
+            (p, if proven { PROTECTED | 1 } else { 0 })
+        } else if let Some(p) = unproven {
+            (p, if proven { PROTECTED | 1 } else { 0 })
+        } else if let (true, Some(p)) = (proven, idle) {
+            (p, PROTECTED | 1)
+        } else {
+            self.stats.denied += 1;
+            return;
+        };
+        let (bi, w) = (pos / WAYS, pos % WAYS);
+        if self.buckets[bi].sig[w] != 0 {
+            self.stats.evictions += 1;
+        } else {
+            self.len += 1;
+        }
+        self.buckets[bi].sig[w] = sig;
+        self.buckets[bi].meta[w] = meta;
+        self.entries[pos] = Entry { key: *key, bundle: b };
+        self.stats.inserts += 1;
+    }
+
+    /// Advance the clock hand over `n` ways: entries whose `get` fails are
+    /// deleted (so dead objects' entries go even if never hit again), and the
+    /// recency of the others ages. Also refills the acquire budget; `now_ms` is
+    /// any monotonic millisecond clock.
+    pub fn sweep(&mut self, engine: &Engine, n: usize, now_ms: u64) {
+        if now_ms != self.acquire_ms {
+            self.acquire_ms = now_ms;
+            self.acquire_tokens = ACQUIRES_PER_MS;
+        }
+        let cap = self.entries.len();
+        for _ in 0..n.min(cap) {
+            let pos = self.hand;
+            self.hand = (self.hand + 1) & (cap - 1);
+            let (b, w) = (pos / WAYS, pos % WAYS);
+            if self.buckets[b].sig[w] == 0 {
+                continue;
+            }
+            let e = &self.entries[pos];
+            if !engine.validate(&e.bundle, e.key.dir) {
+                self.delete(pos);
+                self.stats.swept += 1;
+            } else {
+                let m = self.buckets[b].meta[w];
+                if m & RECENCY != 0 {
+                    self.buckets[b].meta[w] = m - 1;
+                }
+            }
+        }
+    }
+
+    /// Forget everything (used when the cache strategy changes, and by tests).
+    pub fn clear(&mut self) {
+        for b in self.buckets.iter_mut() {
+            *b = Bucket::default();
+        }
+        self.len = 0;
+    }
+
+    /// The valid entries, for `flows` listings (not for the data path).
+    pub fn iter(&self) -> impl Iterator<Item = (&FlowKey, &Bundle, bool)> + '_ {
+        self.buckets.iter().enumerate().flat_map(move |(bi, bk)| {
+            (0..WAYS).filter(move |w| bk.sig[*w] != 0).map(move |w| {
+                let e = &self.entries[bi * WAYS + w];
+                (&e.key, &e.bundle, bk.meta[w] & PROTECTED != 0)
+            })
+        })
+    }
+}
