@@ -208,13 +208,15 @@ mod tests {
         let d = domain();
         let lr = Arc::new(LeftRight::new((0u64, 0u64), d.clone()));
         let stop = Arc::new(AtomicBool::new(false));
+        let started = Arc::new(std::sync::Barrier::new(3));
         let readers: Vec<_> = (0..2)
             .map(|id| {
-                let (lr, stop) = (lr.clone(), stop.clone());
+                let (lr, stop, started) = (lr.clone(), stop.clone(), started.clone());
                 let mut r = d.register(id);
                 std::thread::spawn(move || {
                     let mut reads = 0u64;
                     r.online();
+                    started.wait();
                     while !stop.load(Ordering::Relaxed) {
                         let v1 = lr.version();
                         let (v, pair) = lr.read_versioned(&r);
@@ -225,12 +227,15 @@ mod tests {
                         assert_eq!(a, v, "copy does not match its version");
                         reads += 1;
                         r.quiescent();
+                        // 2-core machine: let the writer run.
+                        std::thread::yield_now();
                     }
                     r.offline();
                     reads
                 })
             })
             .collect();
+        started.wait();
         for _ in 0..200 {
             lr.write(|p| {
                 p.0 += 1;
