@@ -62,6 +62,8 @@ pub struct ShardStats {
     pub swept: u64,
     /// Results not cached because a table change raced the lookup.
     pub uncacheable: u64,
+    /// Entries moved to their other bucket to make room.
+    pub displaced: u64,
     /// Acquires not reported because of the rate bound.
     pub acquires_suppressed: u64,
 }
@@ -128,15 +130,47 @@ impl Shard {
         self.len == 0
     }
 
+    /// The other bucket of a flow in bucket `b` with signature `sig`. Symmetric:
+    /// `alt(alt(b, sig), sig) == b`, so an entry can move between its two buckets
+    /// without knowing its hash.
+    #[inline(always)]
+    fn alt(&self, b: usize, sig: u32) -> usize {
+        let x = (sig.wrapping_mul(0x5bd1_e995) as usize >> 3) & self.bmask;
+        if x == 0 {
+            b ^ 1
+        } else {
+            b ^ x
+        }
+    }
+
     #[inline(always)]
     fn place(&self, h: u64) -> (usize, usize, u32) {
         let sig = ((h >> 32) as u32) | 1;
         let b1 = (h as usize) & self.bmask;
-        let mut b2 = (b1 ^ (sig.wrapping_mul(0x5bd1_e995) as usize >> 3)) & self.bmask;
-        if b2 == b1 {
-            b2 = b1 ^ (self.bmask & 1);
+        (b1, self.alt(b1, sig), sig)
+    }
+
+    /// Make a free way in `b1` or `b2` by moving one of their entries to its
+    /// other bucket (one level of cuckoo displacement). Only proven newcomers
+    /// pay for this, so a flood never does.
+    fn displace(&mut self, b1: usize, b2: usize) -> Option<usize> {
+        for b in [b1, b2] {
+            for w in 0..WAYS {
+                let sig = self.buckets[b].sig[w];
+                let ab = self.alt(b, sig);
+                if let Some(aw) = (0..WAYS).find(|&aw| self.buckets[ab].sig[aw] == 0) {
+                    let (from, to) = (b * WAYS + w, ab * WAYS + aw);
+                    self.entries[to] = self.entries[from];
+                    self.buckets[ab].sig[aw] = sig;
+                    self.buckets[ab].meta[aw] = self.buckets[b].meta[w];
+                    self.buckets[b].sig[w] = 0;
+                    self.buckets[b].meta[w] = 0;
+                    self.stats.displaced += 1;
+                    return Some(from);
+                }
+            }
         }
-        (b1, b2, sig)
+        None
     }
 
     #[inline(always)]
@@ -300,7 +334,7 @@ impl Shard {
             (p, if proven { PROTECTED | 1 } else { 0 })
         } else if let Some(p) = unproven {
             (p, if proven { PROTECTED | 1 } else { 0 })
-        } else if let (true, Some(p)) = (proven, idle) {
+        } else if let Some(p) = if proven { self.displace(b1, b2).or(idle) } else { None } {
             (p, PROTECTED | 1)
         } else {
             self.stats.denied += 1;

@@ -328,7 +328,8 @@ impl Engine {
                         b.sas[b.nsa as usize] = h;
                         b.nsa += 1;
                     }
-                    None if tmpl.level == Level::Use => {}
+                    // An optional template without an SA: the result changes when one is added.
+                    None if tmpl.level == Level::Use => b.uses_sad = true,
                     None => {
                         b.verdict = Verdict::Larval;
                         b.uses_sad = true;

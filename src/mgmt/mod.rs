@@ -315,8 +315,10 @@ impl Mgmt {
             change => {
                 let mut plan = Plan::default();
                 let undo = self.snapshot_ids();
+                let counters = self.counters;
                 if let Err(e) = self.prepare(change, &mut plan) {
                     self.rollback(plan, undo);
+                    self.counters = counters;
                     return Err(e);
                 }
                 let n = plan.applied;
