@@ -172,7 +172,7 @@ mod tests {
         lr.write(|v| v.retain(|x| *x != 1));
         assert_eq!(lr.read_writer(), &vec![2, 3]);
         // both copies equal
-        // SAFETY(test): no reader or writer is active.
+        // SAFETY: (test) no reader or writer is active.
         let (a, b) = unsafe { (&*lr.copies[0].get(), &*lr.copies[1].get()) };
         assert_eq!(a, b);
     }
@@ -247,7 +247,7 @@ mod tests {
             assert!(t.join().unwrap() > 0);
         }
         assert_eq!(lr.read_writer(), &(200, 200));
-        // SAFETY(test): all readers joined, no writer.
+        // SAFETY: (test) all readers joined, no writer.
         let (a, b) = unsafe { (&*lr.copies[0].get(), &*lr.copies[1].get()) };
         assert_eq!(a, b);
     }

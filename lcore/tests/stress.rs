@@ -79,7 +79,9 @@ fn slots_readers_never_see_freed_objects_and_everything_is_freed_once() {
             gets.clone(),
             ledger.clone(),
         );
-        let regs = Arc::new(Mutex::new((0..2).map(|i| d.register(i)).collect::<Vec<_>>()));
+        let regs = Arc::new(Mutex::new(
+            (0..2).map(|i| d.register(i)).collect::<Vec<_>>(),
+        ));
         launch(&[(0, 0), (1, 1)], move |ctx| {
             let mut r = regs.lock().unwrap().pop().unwrap();
             let mut local: Vec<Handle> = Vec::new();
@@ -239,7 +241,9 @@ fn leftright_copies_stay_equal_under_readers() {
     let d = domain(2);
     let lr = Arc::new(LeftRight::new(Vec::<u64>::new(), d.clone()));
     let stop = Arc::new(AtomicBool::new(false));
-    let regs = Arc::new(Mutex::new((0..2).map(|i| d.register(i)).collect::<Vec<_>>()));
+    let regs = Arc::new(Mutex::new(
+        (0..2).map(|i| d.register(i)).collect::<Vec<_>>(),
+    ));
     let readers = {
         let (lr, stop) = (lr.clone(), stop.clone());
         launch(&[(0, 0), (1, 1)], move |_ctx| {
