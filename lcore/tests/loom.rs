@@ -78,12 +78,10 @@ fn domain(readers: usize) -> std::sync::Arc<Domain> {
     })
 }
 
+/// Exhaustive by default (these models are small: all four take about 10 s);
+/// `LOOM_MAX_PREEMPTIONS=N` bounds the search for a quicker run.
 fn model(f: impl Fn() + Sync + Send + 'static) {
-    let mut b = loom::model::Builder::new();
-    if b.preemption_bound.is_none() {
-        b.preemption_bound = Some(3);
-    }
-    b.check(f);
+    loom::model::Builder::new().check(f);
 }
 
 /// A published object: `linked` says whether readers can find it. The object
@@ -280,6 +278,45 @@ fn loom_slots_get_remove_reclaim_never_frees_under_reader() {
         }
         t.join().unwrap();
         d.synchronize();
+        assert!(freed.load(Ordering::Acquire));
+        assert_eq!(d.stats().freed, 1);
+    });
+}
+
+/// (a) with two readers: each one's reference is protected until its own
+/// quiescent state, whatever the other does. Bounded search (the state space
+/// of three threads is large); `LOOM_MAX_PREEMPTIONS` overrides.
+#[test]
+fn loom_two_readers_each_protected_until_own_quiescent() {
+    let mut b = loom::model::Builder::new();
+    if b.preemption_bound.is_none() {
+        b.preemption_bound = Some(3);
+    }
+    b.check(|| {
+        let d = domain(2);
+        let freed = Arc::new(AtomicBool::new(false));
+        let obj = Published::new(&freed);
+        let threads: Vec<_> = (0..2)
+            .map(|id| {
+                let mut r = d.register(id);
+                let o2 = obj.clone();
+                thread::spawn(move || {
+                    r.online();
+                    if let Some(o) = o2.find() {
+                        o.check();
+                    }
+                    r.quiescent();
+                    r.offline();
+                })
+            })
+            .collect();
+        d.retire(obj.unlink());
+        d.reclaim();
+        for t in threads {
+            t.join().unwrap();
+        }
+        // Both readers are offline now: whatever was left is freed, once.
+        d.reclaim();
         assert!(freed.load(Ordering::Acquire));
         assert_eq!(d.stats().freed, 1);
     });
