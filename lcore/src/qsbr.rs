@@ -16,6 +16,12 @@
 //!   `tag = token.fetch_add(1, SeqCst) + 1`, queue `(tag, obj)`.
 //! - [`Domain::reclaim`]: SeqCst fence, `min` over the online slots (Acquire
 //!   loads); drop every queued object whose `tag <= min` (all if none online).
+//! - [`Domain::synchronize`]: `target = token.fetch_add(1, SeqCst) + 1`; wait
+//!   until every slot is `0` or `>= target` (each scan after a SeqCst fence);
+//!   drop everything queued (all tags `< target`).
+//! - Stalls: a reader seen online and behind on the same value for longer than
+//!   `stall_warning` by `reclaim`/`synchronize` gets one line on stderr per
+//!   stall, counted in [`QsbrStats::stall_warnings`].
 //!
 //! # Why the orderings suffice
 //!
