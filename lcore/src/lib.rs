@@ -33,3 +33,20 @@ pub use leftright::LeftRight;
 pub use qsbr::{Domain, QsbrConfig, QsbrStats, Reader};
 pub use slots::{Handle, Slots};
 pub use workers::{launch, WorkerCtx, Workers};
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+
+    #[test]
+    fn shared_types_are_send_and_sync() {
+        send_sync::<Domain>();
+        send_sync::<Slots<Vec<u8>>>();
+        send_sync::<LeftRight<Vec<u8>>>();
+        // A reader moves to its worker thread but is not shared.
+        send::<Reader>();
+    }
+}
