@@ -1367,3 +1367,702 @@ fn resolve_secgw(out: &mut [(Located, Command)], marks: &[Secgw]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v4(s: &str) -> Addr {
+        addr_from_ip(s.parse().unwrap()).1
+    }
+    fn v6(s: &str) -> Addr {
+        addr_from_ip(s.parse().unwrap()).1
+    }
+    fn pfx(s: &str) -> Prefix {
+        s.parse().unwrap()
+    }
+    fn policy_at(cmds: &[(Located, Command)], i: usize) -> &PolicySpec {
+        match &cmds[i].1 {
+            Command::PolicyAdd(p) => p,
+            c => panic!("command {i} is not a policy add: {c:?}"),
+        }
+    }
+    fn sa_at(cmds: &[(Located, Command)], i: usize) -> &SaSpec {
+        match &cmds[i].1 {
+            Command::SaAdd(s) => s,
+            c => panic!("command {i} is not an SA add: {c:?}"),
+        }
+    }
+
+    /// Modeled on DPDK's examples/ipsec-secgw/ep0.cfg.
+    const SECGW_CFG: &str = "\
+###########################################################################
+#   IPSEC-SECGW Endpoint0 style configuration
+###########################################################################
+
+#SP IPv4 rules
+sp ipv4 out esp protect 5 pri 1 dst 192.168.105.0/24 sport 0:65535 dport 0:65535
+sp ipv4 out esp protect 6 pri 1 dst 192.168.106.0/24 sport 0:65535 dport 0:65535
+sp ipv4 out esp protect 10 pri 1 dst 192.168.175.0/24 sport 0:65535 dport 0:65535
+sp ipv4 out esp bypass pri 1 dst 192.168.240.0/24 sport 0:65535 dport 0:65535
+sp ipv4 out esp discard pri 5 src 10.0.0.0/8 proto 17 sport 1:1023 dport 53:53
+sp ipv4 in esp protect 105 pri 1 dst 192.168.115.0/24 sport 0:65535 dport 0:65535
+sp ipv4 in esp protect 110 pri 1 dst 192.168.185.0/24 sport 0:65535 dport 0:65535
+sp ipv4 in esp bypass pri 1 dst 192.168.245.0/24 sport 0:65535 dport 0:65535
+
+#SP IPv6 rules
+sp ipv6 out esp protect 25 pri 1 dst 0000:0000:0000:0000:5555:5555:\\
+0000:0000/96 sport 0:65535 dport 0:65535
+sp ipv6 in esp protect 125 pri 1 dst 0000:0000:0000:0000:aaaa:aaaa:\\
+0000:0000/96 sport 0:65535 dport 0:65535
+sp ipv6 out esp protect 99 pri 2 dst 2001:db8::/32 # its SA is configured later
+
+#SA rules
+sa out 5 aead_algo aes-128-gcm \\
+aead_key de:ad:be:ef:de:ad:be:ef:de:ad:be:ef:de:ad:be:ef:de:ad:be:ef \\
+mode ipv4-tunnel src 172.16.1.5 dst 172.16.2.5
+sa out 6 aead_algo aes-256-gcm aead_key 00:01:02:03:04:05:06:07:08:09:0a:0b:0c:0d:0e:0f:\\
+10:11:12:13:14:15:16:17:18:19:1a:1b:1c:1d:1e:1f:a0:a1:a2:a3 \\
+    mode ipv4-tunnel src 172.16.1.6 dst 172.16.2.6 type no-offload
+sa out 10 aead_algo aes-128-gcm aead_key 1:2:3:4:5:6:7:8:9:a:b:c:d:e:f:10:c0:c1:c2:c3 mode transport
+sa out 25 aead_algo aes-128-gcm \\
+aead_key de:ad:be:ef:de:ad:be:ef:de:ad:be:ef:de:ad:be:ef:de:ad:be:ef \\
+mode ipv6-tunnel \\
+src 1111:1111:1111:1111:1111:1111:1111:5555 \\
+dst 2222:2222:2222:2222:2222:2222:2222:5555
+sa in 105 aead_algo aes-128-gcm \\
+aead_key de:ad:be:ef:de:ad:be:ef:de:ad:be:ef:de:ad:be:ef:de:ad:be:ef \\
+mode ipv4-tunnel src 172.16.2.5 dst 172.16.1.5
+sa in 110 aead_algo aes-256-gcm aead_key 00:01:02:03:04:05:06:07:08:09:0a:0b:0c:0d:0e:0f:\\
+10:11:12:13:14:15:16:17:18:19:1a:1b:1c:1d:1e:1f:a0:a1:a2:a3 mode transport
+sa in 125 aead_algo aes-128-gcm \\
+aead_key de:ad:be:ef:de:ad:be:ef:de:ad:be:ef:de:ad:be:ef:de:ad:be:ef \\
+mode ipv6-tunnel \\
+src 2222:2222:2222:2222:2222:2222:2222:5555 \\
+dst 1111:1111:1111:1111:1111:1111:1111:5555
+
+#Routing rules
+rt ipv4 dst 172.16.2.5/32 port 0
+rt ipv4 dst 192.168.105.0/24 port 2
+rt ipv6 dst 2222:2222:2222:2222:2222:2222:2222:5555/116 port 0
+rt ipv6 dst 0000:0000:0000:0000:aaaa:aaaa:0000:0000/116 port 2
+
+#Neighbour rules
+neigh port 0 DE:AD:BE:EF:01:02
+neigh port 2 de:ad:be:ef:03:04
+";
+
+    #[test]
+    fn secgw_config_loads_to_specs() {
+        let cmds = parse_file(SECGW_CFG, "ep0.cfg").unwrap();
+        assert_eq!(cmds.len(), 11 + 7 + 4 + 2);
+
+        // Line 6: outbound protect 5 -> tunnel SA 5 of this file.
+        assert_eq!(cmds[0].0, Located { line: 6, col: 1 });
+        let p = policy_at(&cmds, 0);
+        let mut sel = Selector::any(Family::V4);
+        sel.dst = pfx("192.168.105.0/24");
+        assert_eq!(
+            *p,
+            PolicySpec {
+                selector: sel,
+                dir: Dir::Out,
+                ptype: PolicyType::Main,
+                priority: SECGW_PRI_MAX - 1,
+                action: Action::Allow,
+                templates: vec![Template {
+                    proto: IPPROTO_ESP,
+                    mode: Mode::Tunnel,
+                    family: Family::V4,
+                    src: Some(v4("172.16.1.5")),
+                    dst: Some(v4("172.16.2.5")),
+                    reqid: 0,
+                    spi: Some(5),
+                    level: Level::Required,
+                }],
+                lifetime: PolicyLifetime::default(),
+                index: None,
+            }
+        );
+
+        // protect 10 -> transport SA: no endpoints; the SA gets IPv4.
+        let t = policy_at(&cmds, 2).templates[0];
+        assert_eq!(
+            (t.mode, t.family, t.src, t.dst),
+            (Mode::Transport, Family::V4, None, None)
+        );
+        assert_eq!(t.spi, Some(10));
+
+        // bypass and discard.
+        let p = policy_at(&cmds, 3);
+        assert_eq!((p.action, p.templates.len()), (Action::Allow, 0));
+        let p = policy_at(&cmds, 4);
+        assert_eq!(p.action, Action::Block);
+        assert_eq!(p.priority, SECGW_PRI_MAX - 5);
+        assert!(
+            p.priority < policy_at(&cmds, 3).priority,
+            "secgw pri 5 beats pri 1"
+        );
+        assert_eq!(p.selector.src, pfx("10.0.0.0/8"));
+        assert_eq!(p.selector.dst, Prefix::any(Family::V4));
+        assert_eq!(p.selector.proto, 17);
+        assert_eq!(p.selector.sport, PortRange { lo: 1, hi: 1023 });
+        assert_eq!(p.selector.dport, PortRange::single(53));
+
+        // Inbound protect 105 -> SA in 105, endpoints as the peer sends them.
+        let p = policy_at(&cmds, 5);
+        assert_eq!(p.dir, Dir::In);
+        let t = p.templates[0];
+        assert_eq!(
+            (t.mode, t.src, t.dst, t.spi),
+            (
+                Mode::Tunnel,
+                Some(v4("172.16.2.5")),
+                Some(v4("172.16.1.5")),
+                Some(105)
+            )
+        );
+        // protect 110 in -> inbound transport SA 110.
+        assert_eq!(policy_at(&cmds, 6).templates[0].mode, Mode::Transport);
+
+        // IPv6 rule across a continuation that splits the address.
+        assert_eq!(cmds[8].0, Located { line: 16, col: 1 });
+        let p = policy_at(&cmds, 8);
+        assert_eq!(p.selector.family, Family::V6);
+        assert_eq!(p.selector.dst, pfx("::5555:5555:0:0/96"));
+        let t = p.templates[0];
+        assert_eq!(
+            (t.family, t.src, t.dst),
+            (
+                Family::V6,
+                Some(v6("1111:1111:1111:1111:1111:1111:1111:5555")),
+                Some(v6("2222:2222:2222:2222:2222:2222:2222:5555"))
+            )
+        );
+        let t = policy_at(&cmds, 9).templates[0];
+        assert_eq!(t.dst, Some(v6("1111:1111:1111:1111:1111:1111:1111:5555")));
+        // SPI 99 has no SA in the file: tunnel with wildcard endpoints.
+        let t = policy_at(&cmds, 10).templates[0];
+        assert_eq!(
+            (t.mode, t.family, t.src, t.dst, t.spi),
+            (Mode::Tunnel, Family::V6, None, None, Some(99))
+        );
+
+        // SAs.
+        assert_eq!(cmds[11].0, Located { line: 23, col: 1 });
+        assert_eq!(
+            *sa_at(&cmds, 11),
+            SaSpec {
+                spi: 5,
+                mode: Mode::Tunnel,
+                family: Family::V4,
+                src: v4("172.16.1.5"),
+                dst: v4("172.16.2.5"),
+                reqid: 0,
+                alg: AeadAlg::Aes128Gcm,
+                key: [0xde, 0xad, 0xbe, 0xef].repeat(4),
+                salt: [0xde, 0xad, 0xbe, 0xef],
+                replay_window: DEFAULT_REPLAY_WINDOW,
+                esn: false,
+                lifetime: SaLifetime::default(),
+            }
+        );
+        let s = sa_at(&cmds, 12);
+        assert_eq!(s.alg, AeadAlg::Aes256Gcm);
+        assert_eq!(s.key, (0u8..32).collect::<Vec<_>>());
+        assert_eq!(s.salt, [0xa0, 0xa1, 0xa2, 0xa3]);
+        let s = sa_at(&cmds, 13);
+        assert_eq!(
+            (s.mode, s.family, s.src, s.dst),
+            (Mode::Transport, Family::V4, 0, 0)
+        );
+        assert_eq!(s.key, (1u8..=16).collect::<Vec<_>>());
+        assert_eq!(s.salt, [0xc0, 0xc1, 0xc2, 0xc3]);
+        let s = sa_at(&cmds, 14);
+        assert_eq!((s.spi, s.family), (25, Family::V6));
+        assert_eq!(s.src, v6("1111:1111:1111:1111:1111:1111:1111:5555"));
+        assert_eq!(
+            (sa_at(&cmds, 16).spi, sa_at(&cmds, 16).mode),
+            (110, Mode::Transport)
+        );
+
+        // Routes and neighbors.
+        assert_eq!(
+            cmds[18].1,
+            Command::RouteAdd(RouteSpec {
+                prefix: pfx("172.16.2.5/32"),
+                port: 0,
+                next_hop: None
+            })
+        );
+        assert_eq!(
+            cmds[20].1,
+            Command::RouteAdd(RouteSpec {
+                prefix: pfx("2222:2222:2222:2222:2222:2222:2222:5000/116"),
+                port: 0,
+                next_hop: None
+            })
+        );
+        assert_eq!(
+            cmds[23].1,
+            Command::NeighAdd(NeighSpec {
+                port: 2,
+                addr: None,
+                mac: [0xde, 0xad, 0xbe, 0xef, 0x03, 0x04]
+            })
+        );
+        assert_eq!(cmds[23].0.line, 54);
+    }
+
+    const XFRM_SCRIPT: &str = "\
+# ip xfrm style script
+ip xfrm state add src 192.0.2.1 dst 198.51.100.1 proto esp spi 0x1000 reqid 7 mode tunnel \\
+    replay-window 128 flag esn aead 'rfc4106(gcm(aes))' 0x000102030405060708090a0b0c0d0e0fa0a1a2a3 128 \\
+    limit byte-soft 1000000 limit time-hard 3600
+state add src 2001:db8::1 dst 2001:db8::2 proto esp spi 4097 mode transport aead \"rfc4106(gcm(aes))\" 0x000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1fa0a1a2a3 128
+ip xfrm policy add src 10.1.0.0/16 dst 10.2.0.0/16 proto tcp sport 1024-65535 dport 443 dir out priority 100 \\
+    tmpl src 192.0.2.1 dst 198.51.100.1 proto esp spi 0x1000 reqid 7 mode tunnel level required
+policy add src 10.1.0.0/16 dst 10.2.0.0/16 dev 1 proto icmp type 8 code 0 dir fwd ptype sub action block priority 5 index 42 limit time-soft 60
+xfrm policy update src 2001:db8::/64 dir in tmpl proto esp mode transport level use
+policy setdefault out block
+policy setdefault in allow
+policy delete index 42 dir fwd
+policy get src 10.1.0.0/16 dst 10.2.0.0/16 dir out
+policy flush dir out
+policy count
+state delete src 192.0.2.1 dst 198.51.100.1 proto esp spi 0x1000
+state get dst 2001:db8::2 proto esp spi 4097
+state flush
+route add 10.2.0.0/16 via 192.0.2.254 port 1
+route del 10.2.0.0/16
+route list
+neigh add 192.0.2.254 lladdr 02:00:00:00:00:01 dev 1
+neigh del 192.0.2.254 port 1
+stats --json
+stats
+flows --lcore 2 --limit 10
+monitor
+";
+
+    #[test]
+    fn xfrm_script_loads() {
+        let cmds = parse_file(XFRM_SCRIPT, "script").unwrap();
+        let got: Vec<&Command> = cmds.iter().map(|(_, c)| c).collect();
+        assert_eq!(got.len(), 23);
+        assert_eq!(cmds[0].0, Located { line: 2, col: 1 });
+        assert_eq!(
+            *got[0],
+            Command::SaAdd(SaSpec {
+                spi: 0x1000,
+                mode: Mode::Tunnel,
+                family: Family::V4,
+                src: v4("192.0.2.1"),
+                dst: v4("198.51.100.1"),
+                reqid: 7,
+                alg: AeadAlg::Aes128Gcm,
+                key: (0u8..16).collect(),
+                salt: [0xa0, 0xa1, 0xa2, 0xa3],
+                replay_window: 128,
+                esn: true,
+                lifetime: SaLifetime {
+                    soft_bytes: 1_000_000,
+                    hard_add_secs: 3600,
+                    ..SaLifetime::default()
+                },
+            })
+        );
+        let Command::SaAdd(s) = got[1] else { panic!() };
+        assert_eq!(
+            (s.alg, s.mode, s.family),
+            (AeadAlg::Aes256Gcm, Mode::Transport, Family::V6)
+        );
+        assert_eq!(
+            (s.spi, s.replay_window, s.esn),
+            (4097, DEFAULT_REPLAY_WINDOW, false)
+        );
+        assert_eq!(s.key, (0u8..32).collect::<Vec<_>>());
+
+        let mut sel = Selector::any(Family::V4);
+        sel.src = pfx("10.1.0.0/16");
+        sel.dst = pfx("10.2.0.0/16");
+        sel.proto = 6;
+        sel.sport = PortRange {
+            lo: 1024,
+            hi: 65535,
+        };
+        sel.dport = PortRange::single(443);
+        assert_eq!(
+            *got[2],
+            Command::PolicyAdd(PolicySpec {
+                selector: sel,
+                dir: Dir::Out,
+                ptype: PolicyType::Main,
+                priority: 100,
+                action: Action::Allow,
+                templates: vec![Template {
+                    proto: IPPROTO_ESP,
+                    mode: Mode::Tunnel,
+                    family: Family::V4,
+                    src: Some(v4("192.0.2.1")),
+                    dst: Some(v4("198.51.100.1")),
+                    reqid: 7,
+                    spi: Some(0x1000),
+                    level: Level::Required,
+                }],
+                lifetime: PolicyLifetime::default(),
+                index: None,
+            })
+        );
+        let Command::PolicyAdd(p) = got[3] else {
+            panic!()
+        };
+        assert_eq!(p.selector.ingress, Some(1));
+        assert_eq!(
+            (p.selector.proto, p.selector.sport, p.selector.dport),
+            (1, PortRange::single(8), PortRange::single(0))
+        );
+        assert_eq!(
+            (p.dir, p.ptype, p.action, p.priority, p.index),
+            (Dir::Fwd, PolicyType::Sub, Action::Block, 5, Some(42))
+        );
+        assert_eq!(p.lifetime.soft_add_secs, 60);
+        let Command::PolicyUpdate(p) = got[4] else {
+            panic!()
+        };
+        assert_eq!(p.selector.dst, Prefix::any(Family::V6));
+        assert_eq!(
+            p.templates,
+            vec![Template {
+                proto: IPPROTO_ESP,
+                mode: Mode::Transport,
+                family: Family::V6,
+                src: None,
+                dst: None,
+                reqid: 0,
+                spi: None,
+                level: Level::Use,
+            }]
+        );
+        assert_eq!(*got[5], Command::PolicySetDefault(Dir::Out, Action::Block));
+        assert_eq!(*got[6], Command::PolicySetDefault(Dir::In, Action::Allow));
+        assert_eq!(*got[7], Command::PolicyDelete(PolicyId::Index(42)));
+        let mut sel = Selector::any(Family::V4);
+        sel.src = pfx("10.1.0.0/16");
+        sel.dst = pfx("10.2.0.0/16");
+        assert_eq!(
+            *got[8],
+            Command::PolicyGet(PolicyId::Selector {
+                selector: sel,
+                dir: Dir::Out,
+                ptype: PolicyType::Main
+            })
+        );
+        assert_eq!(
+            *got[9],
+            Command::PolicyFlush {
+                dir: Some(Dir::Out),
+                ptype: None
+            }
+        );
+        assert_eq!(*got[10], Command::PolicyCount);
+        assert_eq!(
+            *got[11],
+            Command::SaDelete {
+                spi: 0x1000,
+                dst: v4("198.51.100.1"),
+                family: Family::V4
+            }
+        );
+        assert_eq!(
+            *got[12],
+            Command::SaGet {
+                spi: 4097,
+                dst: v6("2001:db8::2"),
+                family: Family::V6
+            }
+        );
+        assert_eq!(*got[13], Command::SaFlush);
+        assert_eq!(
+            *got[14],
+            Command::RouteAdd(RouteSpec {
+                prefix: pfx("10.2.0.0/16"),
+                port: 1,
+                next_hop: Some(v4("192.0.2.254"))
+            })
+        );
+        assert_eq!(*got[15], Command::RouteDel(pfx("10.2.0.0/16")));
+        assert_eq!(*got[16], Command::RouteList);
+        assert_eq!(
+            *got[17],
+            Command::NeighAdd(NeighSpec {
+                port: 1,
+                addr: Some(v4("192.0.2.254")),
+                mac: [2, 0, 0, 0, 0, 1]
+            })
+        );
+        assert_eq!(
+            *got[18],
+            Command::NeighDel {
+                port: 1,
+                addr: Some(v4("192.0.2.254"))
+            }
+        );
+        assert_eq!(*got[19], Command::Stats { json: true });
+        assert_eq!(*got[20], Command::Stats { json: false });
+        assert_eq!(
+            *got[21],
+            Command::Flows {
+                lcore: Some(2),
+                limit: Some(10)
+            }
+        );
+        assert_eq!(*got[22], Command::Monitor);
+        assert_eq!(cmds[22].0.line, 27);
+    }
+
+    #[test]
+    fn parse_line_blank_comment_and_one_command() {
+        assert_eq!(parse_line("   # nothing"), Ok(None));
+        assert_eq!(parse_line(""), Ok(None));
+        assert_eq!(parse_line("monitor # watch"), Ok(Some(Command::Monitor)));
+        let e = parse_line("stats\nmonitor").unwrap_err();
+        assert_eq!(e.to_string(), "2:1: one command per line (at 'monitor')");
+        // A lone secgw sp line: the SA is unknown, the template is a tunnel wildcard.
+        let Some(Command::PolicyAdd(p)) =
+            parse_line("sp ipv4 out esp protect 7 dst 10.0.0.0/8").unwrap()
+        else {
+            panic!()
+        };
+        let t = p.templates[0];
+        assert_eq!(
+            (t.mode, t.src, t.dst, t.spi),
+            (Mode::Tunnel, None, None, Some(7))
+        );
+        assert_eq!(p.priority, SECGW_PRI_MAX);
+    }
+
+    /// Load `text` as file `gw.cfg` and return the error message.
+    fn file_err(text: &str) -> String {
+        parse_file(text, "gw.cfg").unwrap_err().to_string()
+    }
+
+    /// Column (1-based) of `tok` in `line`.
+    fn col(line: &str, tok: &str) -> usize {
+        line.find(tok).unwrap() + 1
+    }
+
+    const KEY20: &str = "de:ad:be:ef:de:ad:be:ef:de:ad:be:ef:de:ad:be:ef:de:ad:be:ef";
+
+    #[test]
+    fn errors_name_file_line_column_and_token() {
+        let l = "sp ipv4 out esp bypass pri 1 foo 3";
+        assert_eq!(
+            file_err(&format!("# comment\n{l}\n")),
+            format!("gw.cfg:2:{}: unknown keyword (at 'foo')", col(l, "foo"))
+        );
+        assert_eq!(
+            file_err("frobnicate all"),
+            "gw.cfg:1:1: unknown command (at 'frobnicate')"
+        );
+        assert_eq!(
+            file_err("rt ipv4 dst 10.0.0.300/8 port 0"),
+            "gw.cfg:1:13: bad address (at '10.0.0.300/8')"
+        );
+        assert_eq!(
+            file_err("route add 10.0.0.1 via 10.0.0.x port 1"),
+            "gw.cfg:1:24: bad address (at '10.0.0.x')"
+        );
+        assert_eq!(
+            file_err("monitor\nsp ipv4 in esp bypass dst 10.0.0.0/33"),
+            "gw.cfg:2:27: bad prefix length '33' (0 to 32 for IPv4) (at '10.0.0.0/33')"
+        );
+        assert_eq!(
+            file_err("policy add src ::/129 dir out"),
+            "gw.cfg:1:16: bad prefix length '129' (0 to 128 for IPv6) (at '::/129')"
+        );
+        assert_eq!(
+            file_err("state add src 192.0.2.1 dst 198.51.100.1 proto esp spi"),
+            "gw.cfg:1:52: missing value after 'spi' (at 'spi')"
+        );
+        assert_eq!(
+            file_err("policy add src 10.0.0.0/8 dir out priority"),
+            "gw.cfg:1:35: missing value after 'priority' (at 'priority')"
+        );
+        assert_eq!(
+            file_err("policy add src 10.0.0.0/8 action block"),
+            "gw.cfg:1:8: missing 'dir' (at 'add')"
+        );
+    }
+
+    #[test]
+    fn key_and_algorithm_errors() {
+        let l = "state add src 192.0.2.1 dst 198.51.100.1 proto esp spi 1 aead 'rfc4106(gcm(aes))' 0x000102030405060708090a0b0c0d0e0f 128";
+        assert_eq!(
+            file_err(l),
+            format!(
+                "gw.cfg:1:{}: bad key length: 16 bytes (key and 4-byte salt: 20 for AES-128, 36 for AES-256) (at '0x000102030405060708090a0b0c0d0e0f')",
+                col(l, "0x")
+            )
+        );
+        let l = "state add src 192.0.2.1 dst 198.51.100.1 spi 1 aead 'rfc4309(ccm(aes))' 0x00 128";
+        assert_eq!(
+            file_err(l),
+            format!(
+                "gw.cfg:1:{}: unsupported algorithm: only aead 'rfc4106(gcm(aes))' (at 'rfc4309(ccm(aes))')",
+                col(l, "'rfc4309")
+            )
+        );
+        let l = "state add src 192.0.2.1 dst 198.51.100.1 spi 1 enc 'cbc(aes)' 0x00";
+        assert_eq!(
+            file_err(l),
+            format!(
+                "gw.cfg:1:{}: unsupported algorithm 'enc': only aead 'rfc4106(gcm(aes))' (at 'enc')",
+                col(l, "enc")
+            )
+        );
+        let l = "state add src 192.0.2.1 dst 198.51.100.1 spi 1 aead 'rfc4106(gcm(aes))' 0x000102030405060708090a0b0c0d0e0fa0a1a2a3 64";
+        assert_eq!(
+            file_err(l),
+            format!(
+                "gw.cfg:1:{}: unsupported ICV length: only 128 bits (at '64')",
+                col(l, " 64") + 1
+            )
+        );
+        // secgw: key too short for aes-128-gcm, reported on the continued line.
+        let text = "sa out 5 aead_algo aes-128-gcm \\\n  aead_key de:ad:be:ef mode transport";
+        assert_eq!(
+            file_err(text),
+            "gw.cfg:2:12: bad key length: 4 bytes (aes-128-gcm takes 20: key and 4-byte salt) (at 'de:ad:be:ef')"
+        );
+        let l = "sa out 5 cipher_algo aes-128-cbc cipher_key 0:0:0:0:0:0:0:0:0:0:0:0:0:0:0:0 auth_algo sha1-hmac";
+        assert_eq!(
+            file_err(l),
+            "gw.cfg:1:22: unsupported algorithm: cipher_algo is not supported, only aead_algo aes-128-gcm or aes-256-gcm (at 'aes-128-cbc')"
+        );
+        let l = "sa out 5 aead_algo chacha20-poly1305 aead_key 0 mode transport";
+        assert_eq!(
+            file_err(l),
+            "gw.cfg:1:20: unsupported algorithm: only aead_algo aes-128-gcm or aes-256-gcm (at 'chacha20-poly1305')"
+        );
+    }
+
+    #[test]
+    fn offload_keywords_are_rejected() {
+        let l = format!(
+            "sa in 35 aead_algo aes-128-gcm aead_key {KEY20} mode ipv4-tunnel src 172.16.2.5 dst 172.16.1.5 type inline-crypto-offload port_id 0"
+        );
+        assert_eq!(
+            file_err(&l),
+            format!(
+                "gw.cfg:1:{}: unsupported: hardware offload (xfgate does ESP in software; use no-offload) (at 'inline-crypto-offload')",
+                col(&l, "inline-crypto")
+            )
+        );
+        let l = format!(
+            "sa in 35 aead_algo aes-128-gcm aead_key {KEY20} mode transport flow-direction 0 1"
+        );
+        assert_eq!(
+            file_err(&l),
+            format!(
+                "gw.cfg:1:{}: unsupported keyword 'flow-direction': it configures hardware offload (at 'flow-direction')",
+                col(&l, "flow-direction")
+            )
+        );
+        let l = format!("sa in 35 aead_algo aes-128-gcm aead_key {KEY20} mode transport fallback lookaside-none");
+        assert!(file_err(&l).ends_with(
+            "unsupported keyword 'fallback': it configures hardware offload (at 'fallback')"
+        ));
+        // `type no-offload` and `port_id` are what secgw does by default: accepted.
+        let l = format!("sa in 35 aead_algo aes-128-gcm aead_key {KEY20} mode transport type no-offload port_id 1");
+        assert_eq!(parse_file(&l, "gw.cfg").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn port_range_errors() {
+        let l = "sp ipv4 in esp bypass proto 6 sport 2000:1000";
+        assert_eq!(
+            file_err(l),
+            "gw.cfg:1:37: bad port range: start is above end (at '2000:1000')"
+        );
+        let l = "policy add src 10.0.0.0/8 proto udp dport 70000 dir in";
+        assert_eq!(
+            file_err(l),
+            "gw.cfg:1:43: bad port range: ports are 0 to 65535 (at '70000')"
+        );
+        let l = "sp ipv4 in esp bypass sport 1:1023";
+        assert_eq!(
+            file_err(l),
+            "gw.cfg:1:23: 'sport' needs a 'proto' (ports are matched within one protocol) (at 'sport')"
+        );
+        let l = "policy add src 10.0.0.0/8 proto icmp sport 3 dir in";
+        assert_eq!(
+            file_err(l),
+            "gw.cfg:1:38: 'sport' is not for ICMP: use 'type' and 'code' (at 'sport')"
+        );
+    }
+
+    #[test]
+    fn misc_errors() {
+        assert_eq!(
+            file_err("sp ipv4 out esp bypass dst 2001:db8::/32"),
+            "gw.cfg:1:28: address is not IPv4 (at '2001:db8::/32')"
+        );
+        assert_eq!(
+            file_err("sa out 5 aead_algo aes-128-gcm"),
+            "gw.cfg:1:1: missing 'aead_key' (at 'sa')"
+        );
+        let l =
+            format!("sa out 5 aead_algo aes-128-gcm aead_key {KEY20} mode transport src 10.0.0.1");
+        assert!(
+            file_err(&l).ends_with("src and dst are not allowed in transport mode (at '10.0.0.1')")
+        );
+        assert_eq!(
+            file_err("policy add src 10.0.0.0/8 dst ::/0 dir out"),
+            "gw.cfg:1:27: src and dst are of different address families (at 'dst')"
+        );
+        assert_eq!(
+            file_err("policy add src 10.0.0.0/8 dir out mark 7"),
+            "gw.cfg:1:35: unsupported keyword 'mark' (at 'mark')"
+        );
+        assert_eq!(
+            file_err("policy add src 10.0.0.0/8 dir out dir in"),
+            "gw.cfg:1:35: duplicate 'dir' (at 'dir')"
+        );
+        assert_eq!(
+            file_err("state add src 10.0.0.1 dst 10.0.0.2 spi 1 flag noecn"),
+            "gw.cfg:1:48: unsupported flag: only esn (at 'noecn')"
+        );
+        assert_eq!(
+            file_err("neigh port 0 de:ad:be:ef:01"),
+            "gw.cfg:1:14: bad MAC address (at 'de:ad:be:ef:01')"
+        );
+        assert_eq!(
+            file_err("policy add src 10.0.0.0/8 dir out tmpl proto ah"),
+            "gw.cfg:1:46: unsupported IPsec protocol: only esp (at 'ah')"
+        );
+        assert_eq!(
+            file_err("monitor now"),
+            "gw.cfg:1:9: unexpected token (at 'now')"
+        );
+        assert_eq!(
+            file_err("ip route add"),
+            "gw.cfg:1:4: unknown command: only 'ip xfrm' is understood (at 'route')"
+        );
+        assert_eq!(
+            file_err("x 'unterminated"),
+            "gw.cfg:1:3: unterminated quote (at ''unterminated')"
+        );
+    }
+
+    #[test]
+    fn a_bad_line_aborts_the_whole_load() {
+        let text = format!("{SECGW_CFG}rt ipv4 dst 10.0.0.0/8 port 70000\nmonitor\n");
+        let e = parse_file(&text, "ep0.cfg").unwrap_err();
+        assert_eq!(e.file, "ep0.cfg");
+        assert_eq!((e.error.line, e.error.col), (55, 29));
+        assert_eq!(e.error.token, "70000");
+        // The first error wins.
+        let e = parse_file("monitor\nfoo\nbar\n", "x").unwrap_err();
+        assert_eq!(e.to_string(), "x:2:1: unknown command (at 'foo')");
+    }
+}
