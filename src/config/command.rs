@@ -376,3 +376,290 @@ impl fmt::Display for Command {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse_line;
+    use crate::route::Mac;
+    use crate::sad::{AeadAlg, SaLifetime};
+    use crate::spd::{Template, IPPROTO_ESP};
+    use proptest::prelude::*;
+
+    fn family() -> impl Strategy<Value = Family> {
+        prop_oneof![Just(Family::V4), Just(Family::V6)]
+    }
+
+    /// An address of the family; IPv6 ones stay above 2^32 so that a
+    /// neighbor address reads back with its family (see `neigh_family`).
+    fn addr(f: Family) -> BoxedStrategy<Addr> {
+        match f {
+            Family::V4 => any::<u32>().prop_map(u128::from).boxed(),
+            Family::V6 => any::<u128>().prop_map(|a| a | 1 << 64).boxed(),
+        }
+    }
+
+    fn prefix(f: Family) -> impl Strategy<Value = Prefix> {
+        (addr(f), 0..=f.bits()).prop_map(move |(a, l)| Prefix::new(f, a, l))
+    }
+
+    fn ports() -> impl Strategy<Value = PortRange> {
+        prop_oneof![
+            Just(PortRange::ANY),
+            (any::<u16>(), any::<u16>()).prop_map(|(a, b)| PortRange {
+                lo: a.min(b),
+                hi: a.max(b)
+            })
+        ]
+    }
+
+    fn selector() -> impl Strategy<Value = Selector> {
+        family().prop_flat_map(|f| {
+            (
+                prefix(f),
+                prefix(f),
+                prop_oneof![Just(0u8), Just(1), Just(6), Just(17), Just(58), any::<u8>()],
+                ports(),
+                ports(),
+                proptest::option::of(any::<u16>()),
+            )
+                .prop_map(move |(src, dst, proto, sport, dport, ingress)| {
+                    let (sport, dport) = if proto == 0 {
+                        (PortRange::ANY, PortRange::ANY)
+                    } else {
+                        (sport, dport)
+                    };
+                    Selector {
+                        family: f,
+                        src,
+                        dst,
+                        proto,
+                        sport,
+                        dport,
+                        ingress,
+                    }
+                })
+        })
+    }
+
+    fn mode() -> impl Strategy<Value = Mode> {
+        prop_oneof![Just(Mode::Tunnel), Just(Mode::Transport)]
+    }
+
+    /// A template; without endpoints its family is the selector's.
+    fn template(sel_family: Family) -> impl Strategy<Value = Template> {
+        family().prop_flat_map(move |f| {
+            (
+                mode(),
+                proptest::option::of(addr(f)),
+                proptest::option::of(addr(f)),
+                any::<u32>(),
+                proptest::option::of(any::<u32>()),
+                prop_oneof![Just(Level::Required), Just(Level::Use)],
+            )
+                .prop_map(move |(mode, src, dst, reqid, spi, level)| Template {
+                    proto: IPPROTO_ESP,
+                    mode,
+                    family: if src.is_none() && dst.is_none() {
+                        sel_family
+                    } else {
+                        f
+                    },
+                    src,
+                    dst,
+                    reqid,
+                    spi,
+                    level,
+                })
+        })
+    }
+
+    fn maybe_u64() -> impl Strategy<Value = u64> {
+        prop_oneof![Just(0u64), any::<u64>()]
+    }
+
+    fn ptype() -> impl Strategy<Value = PolicyType> {
+        prop_oneof![Just(PolicyType::Main), Just(PolicyType::Sub)]
+    }
+
+    fn dir() -> impl Strategy<Value = Dir> {
+        prop_oneof![Just(Dir::In), Just(Dir::Out), Just(Dir::Fwd)]
+    }
+
+    fn action() -> impl Strategy<Value = Action> {
+        prop_oneof![Just(Action::Allow), Just(Action::Block)]
+    }
+
+    fn policy() -> impl Strategy<Value = PolicySpec> {
+        selector().prop_flat_map(|sel| {
+            (
+                dir(),
+                ptype(),
+                any::<u32>(),
+                action(),
+                proptest::collection::vec(template(sel.family), 0..3),
+                (maybe_u64(), maybe_u64(), maybe_u64(), maybe_u64()),
+                proptest::option::of(any::<u32>()),
+            )
+                .prop_map(
+                    move |(dir, ptype, priority, action, templates, l, index)| PolicySpec {
+                        selector: sel,
+                        dir,
+                        ptype,
+                        priority,
+                        action,
+                        templates,
+                        lifetime: PolicyLifetime {
+                            soft_add_secs: l.0,
+                            hard_add_secs: l.1,
+                            soft_use_secs: l.2,
+                            hard_use_secs: l.3,
+                        },
+                        index,
+                    },
+                )
+        })
+    }
+
+    fn sa() -> impl Strategy<Value = SaSpec> {
+        family().prop_flat_map(|f| {
+            (
+                (any::<u32>(), mode(), addr(f), addr(f), any::<u32>()),
+                prop_oneof![Just(AeadAlg::Aes128Gcm), Just(AeadAlg::Aes256Gcm)],
+                any::<[u8; 32]>(),
+                any::<[u8; 4]>(),
+                any::<u32>(),
+                any::<bool>(),
+                proptest::array::uniform8(maybe_u64()),
+            )
+                .prop_map(
+                    move |((spi, mode, src, dst, reqid), alg, k, salt, win, esn, l)| SaSpec {
+                        spi,
+                        mode,
+                        family: f,
+                        src,
+                        dst,
+                        reqid,
+                        alg,
+                        key: k[..alg.key_len()].to_vec(),
+                        salt,
+                        replay_window: win,
+                        esn,
+                        lifetime: SaLifetime {
+                            soft_bytes: l[0],
+                            hard_bytes: l[1],
+                            soft_packets: l[2],
+                            hard_packets: l[3],
+                            soft_add_secs: l[4],
+                            hard_add_secs: l[5],
+                            soft_use_secs: l[6],
+                            hard_use_secs: l[7],
+                        },
+                    },
+                )
+        })
+    }
+
+    fn policy_id() -> impl Strategy<Value = PolicyId> {
+        prop_oneof![
+            any::<u32>().prop_map(PolicyId::Index),
+            (selector(), dir(), ptype()).prop_map(|(selector, dir, ptype)| PolicyId::Selector {
+                selector,
+                dir,
+                ptype
+            }),
+        ]
+    }
+
+    fn sa_key() -> impl Strategy<Value = (u32, Addr, Family)> {
+        family().prop_flat_map(|f| (any::<u32>(), addr(f), Just(f)))
+    }
+
+    fn neigh_addr() -> impl Strategy<Value = Option<Addr>> {
+        proptest::option::of(family().prop_flat_map(addr))
+    }
+
+    fn command() -> impl Strategy<Value = Command> {
+        prop_oneof![
+            policy().prop_map(Command::PolicyAdd),
+            policy().prop_map(Command::PolicyUpdate),
+            policy_id().prop_map(Command::PolicyDelete),
+            policy_id().prop_map(Command::PolicyGet),
+            (proptest::option::of(dir()), proptest::option::of(ptype()))
+                .prop_map(|(dir, ptype)| Command::PolicyFlush { dir, ptype }),
+            Just(Command::PolicyCount),
+            proptest::option::of(dir()).prop_map(|dir| Command::PolicyList { dir }),
+            (dir(), action()).prop_map(|(d, a)| Command::PolicySetDefault(d, a)),
+            sa().prop_map(Command::SaAdd),
+            sa().prop_map(Command::SaUpdate),
+            sa_key().prop_map(|(spi, dst, family)| Command::SaDelete { spi, dst, family }),
+            sa_key().prop_map(|(spi, dst, family)| Command::SaGet { spi, dst, family }),
+            Just(Command::SaFlush),
+            Just(Command::SaCount),
+            Just(Command::SaList),
+            family()
+                .prop_flat_map(|f| (prefix(f), any::<u16>(), proptest::option::of(addr(f))))
+                .prop_map(|(prefix, port, next_hop)| Command::RouteAdd(RouteSpec {
+                    prefix,
+                    port,
+                    next_hop
+                })),
+            family().prop_flat_map(prefix).prop_map(Command::RouteDel),
+            Just(Command::RouteList),
+            (any::<u16>(), neigh_addr(), any::<Mac>())
+                .prop_map(|(port, addr, mac)| Command::NeighAdd(NeighSpec { port, addr, mac })),
+            (any::<u16>(), neigh_addr()).prop_map(|(port, addr)| Command::NeighDel { port, addr }),
+            any::<bool>().prop_map(|json| Command::Stats { json }),
+            (
+                proptest::option::of(any::<u16>()),
+                proptest::option::of(any::<u32>().prop_map(|n| n as usize))
+            )
+                .prop_map(|(lcore, limit)| Command::Flows { lcore, limit }),
+            Just(Command::Monitor),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn format_then_parse_is_identity(cmd in command()) {
+            let line = cmd.to_string();
+            prop_assert_eq!(parse_line(&line), Ok(Some(cmd.clone())), "line: {}", line);
+            let ip = format!("ip xfrm {line}");
+            prop_assert_eq!(parse_line(&ip), Ok(Some(cmd)));
+        }
+    }
+
+    #[test]
+    fn formats_as_ip_xfrm() {
+        let line = "policy add src 10.1.0.0/16 dst 10.2.0.0/16 proto tcp dport 443 dir out ptype main action allow priority 7 tmpl src 192.0.2.1 dst 198.51.100.1 proto esp spi 0x1000 reqid 0 mode tunnel level required";
+        assert_eq!(parse_line(line).unwrap().unwrap().to_string(), line);
+        let line = "state add src 2001:db8::1 dst 2001:db8::2 proto esp spi 0x10 reqid 3 mode transport replay-window 64 flag esn aead 'rfc4106(gcm(aes))' 0x000102030405060708090a0b0c0d0e0fa0a1a2a3 128 limit packet-hard 5";
+        assert_eq!(parse_line(line).unwrap().unwrap().to_string(), line);
+        let line = "neigh add 10.0.0.1 lladdr 02:00:00:00:00:0a port 3";
+        assert_eq!(parse_line(line).unwrap().unwrap().to_string(), line);
+        // secgw lines come back in ip-xfrm syntax.
+        assert_eq!(
+            parse_line("neigh port 1 DE:AD:BE:EF:01:02")
+                .unwrap()
+                .unwrap()
+                .to_string(),
+            "neigh add lladdr de:ad:be:ef:01:02 port 1"
+        );
+        assert_eq!(
+            parse_line("rt ipv6 dst 2001:db8::/32 port 2")
+                .unwrap()
+                .unwrap()
+                .to_string(),
+            "route add 2001:db8::/32 port 2"
+        );
+        assert_eq!(
+            parse_line("sp ipv4 in esp discard pri 3 proto 6 dport 22:22").unwrap().unwrap().to_string(),
+            format!(
+                "policy add src 0.0.0.0/0 dst 0.0.0.0/0 proto tcp dport 22 dir in ptype main action block priority {}",
+                crate::config::SECGW_PRI_MAX - 3
+            )
+        );
+    }
+}

@@ -916,8 +916,8 @@ fn secgw_sp(c: &mut Cur<'_>, kw: &Tok) -> R<Parsed> {
         _ => return err(at, "bad action: expected protect, bypass or discard"),
     };
     let (mut pri, mut src, mut dst, mut pr) = (None, None, None, None);
-    let (mut sport, mut dport): (Option<(PortRange, &Tok)>, Option<(PortRange, &Tok)>) =
-        (None, None);
+    let mut sport: Option<(PortRange, &Tok)> = None;
+    let mut dport: Option<(PortRange, &Tok)> = None;
     while let Some(k) = c.next() {
         match k.text.as_str() {
             "pri" => {
@@ -957,6 +957,15 @@ fn secgw_sp(c: &mut Cur<'_>, kw: &Tok) -> R<Parsed> {
                 return err(
                     t,
                     format!("'{name}' needs a 'proto' (ports are matched within one protocol)"),
+                );
+            }
+            // secgw's ACL reads ICMP type/code as a port field; xfgate keeps them apart.
+            if is_icmp(proto) && !r.is_any() {
+                return err(
+                    t,
+                    format!(
+                        "'{name}' with ICMP is not supported here: use ip-xfrm 'type' and 'code'"
+                    ),
                 );
             }
         }
@@ -1008,8 +1017,8 @@ fn secgw_sa(c: &mut Cur<'_>, kw: &Tok) -> R<Parsed> {
     let mut alg: Option<(AeadAlg, &Tok)> = None;
     let mut key: Option<(Vec<u8>, &Tok)> = None;
     let mut md: Option<(Mode, Option<Family>)> = None;
-    let (mut src, mut dst): (Option<(Family, Addr, &Tok)>, Option<(Family, Addr, &Tok)>) =
-        (None, None);
+    let mut src: Option<(Family, Addr, &Tok)> = None;
+    let mut dst: Option<(Family, Addr, &Tok)> = None;
     let (mut ty, mut port_id) = (None, None);
     while let Some(k) = c.next() {
         match k.text.as_str() {
@@ -1998,6 +2007,11 @@ monitor
         assert_eq!(
             file_err(l),
             "gw.cfg:1:38: 'sport' is not for ICMP: use 'type' and 'code' (at 'sport')"
+        );
+        let l = "sp ipv4 in esp bypass proto 1 sport 8:8";
+        assert_eq!(
+            file_err(l),
+            "gw.cfg:1:31: 'sport' with ICMP is not supported here: use ip-xfrm 'type' and 'code' (at 'sport')"
         );
     }
 
