@@ -2068,6 +2068,33 @@ monitor
         );
     }
 
+    /// The examples in docs/config.md load, and equal configurations say the same.
+    #[test]
+    fn doc_examples_load() {
+        let doc = include_str!("../../docs/config.md");
+        let ex = &doc[doc.find("## Examples").unwrap()..];
+        let blocks: Vec<&str> = ex.split("```").skip(1).step_by(2).collect();
+        assert_eq!(blocks.len(), 3);
+        let secgw = parse_file(blocks[0], "secgw").unwrap();
+        let xfrm = parse_file(blocks[1], "xfrm").unwrap();
+        assert_eq!((secgw.len(), xfrm.len()), (8, 8));
+        // Same SAs, and same templates for the protect policies.
+        for (i, j) in [(3, 0), (4, 1)] {
+            assert_eq!(secgw[i].1, xfrm[j].1);
+        }
+        for (i, j) in [(0, 2), (2, 4)] {
+            assert_eq!(
+                policy_at(&secgw, i).templates,
+                policy_at(&xfrm, j).templates
+            );
+        }
+        for line in blocks[2].lines().filter(|l| !l.contains("-batch")) {
+            if let Some(cmd) = line.strip_prefix("xfgate ctl ") {
+                assert!(parse_line(cmd).unwrap().is_some(), "{line}");
+            }
+        }
+    }
+
     #[test]
     fn a_bad_line_aborts_the_whole_load() {
         let text = format!("{SECGW_CFG}rt ipv4 dst 10.0.0.0/8 port 70000\nmonitor\n");
