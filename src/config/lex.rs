@@ -21,68 +21,98 @@ pub(crate) struct Tok {
     pub col: u32,
 }
 
-/// Characters of one logical line with their original positions.
-type Chars = Vec<(char, u32, u32)>;
+/// Where a piece of a logical line came from: the piece starting at byte
+/// `at` of the joined text is the start (column 1) of physical line `line`.
+struct Seg {
+    at: usize,
+    line: u32,
+}
 
 /// Iterator over the logical lines of a text, each as its tokens.
 /// Lines without tokens (blank, comment only) are skipped.
 pub(crate) struct LineReader<'a> {
     lines: std::iter::Enumerate<std::str::Split<'a, char>>,
+    /// The continued line being built; kept to reuse its allocation.
+    joined: String,
+    segs: Vec<Seg>,
 }
 
 impl<'a> LineReader<'a> {
     pub(crate) fn new(text: &'a str) -> Self {
         LineReader {
             lines: text.split('\n').enumerate(),
+            joined: String::new(),
+            segs: Vec::new(),
         }
     }
+}
+
+/// The part of a physical line before its comment.
+fn cut_comment(phys: &str) -> &str {
+    let mut quote: Option<u8> = None;
+    for (i, &ch) in phys.as_bytes().iter().enumerate() {
+        match quote {
+            Some(q) if ch == q => quote = None,
+            Some(_) => {}
+            // ASCII bytes never occur inside a multi-byte UTF-8 character,
+            // so `i` is a character boundary.
+            None if ch == b'#' => return &phys[..i],
+            None if ch == b'\'' || ch == b'"' => quote = Some(ch),
+            None => {}
+        }
+    }
+    phys
 }
 
 impl Iterator for LineReader<'_> {
     type Item = Result<Vec<Tok>, ParseError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let mut buf: Chars = Vec::new();
-        let mut any = false;
-        for (i, phys) in self.lines.by_ref() {
-            any = true;
+        let LineReader {
+            lines,
+            joined,
+            segs,
+        } = self;
+        joined.clear();
+        segs.clear();
+        for (i, phys) in lines.by_ref() {
             let line = u32::try_from(i + 1).unwrap_or(u32::MAX);
-            let start = buf.len();
-            let mut quote: Option<char> = None;
-            for (j, ch) in phys.chars().enumerate() {
-                let col = u32::try_from(j + 1).unwrap_or(u32::MAX);
-                match quote {
-                    Some(q) if ch == q => quote = None,
-                    Some(_) => {}
-                    None if ch == '#' => break,
-                    None if ch == '\'' || ch == '"' => quote = Some(ch),
-                    None => {}
+            let t = cut_comment(phys).trim_end_matches(is_blank);
+            let (body, cont) = match t.strip_suffix('\\') {
+                Some(b) => (b, true),
+                None => (t, false),
+            };
+            if !cont && segs.is_empty() {
+                // The common case: one physical line, tokenized in place.
+                match tokenize(body, &[Seg { at: 0, line }]) {
+                    Ok(v) if v.is_empty() => continue,
+                    r => return Some(r),
                 }
-                buf.push((ch, line, col));
             }
-            while buf.len() > start && is_blank(buf[buf.len() - 1].0) {
-                buf.pop();
-            }
-            if buf.len() > start && buf[buf.len() - 1].0 == '\\' {
-                buf.pop();
+            segs.push(Seg {
+                at: joined.len(),
+                line,
+            });
+            joined.push_str(body);
+            if cont {
                 continue;
             }
-            match tokenize(&buf) {
-                Ok(t) if t.is_empty() => {
-                    buf.clear();
-                    continue;
+            match tokenize(joined, segs) {
+                Ok(v) if v.is_empty() => {
+                    joined.clear();
+                    segs.clear();
                 }
                 r => return Some(r),
             }
         }
         // End of text; a dangling continuation still yields its tokens.
-        if any && !buf.is_empty() {
-            return match tokenize(&buf) {
-                Ok(t) if t.is_empty() => None,
-                r => Some(r),
-            };
+        if segs.is_empty() {
+            return None;
         }
-        None
+        match tokenize(joined, segs) {
+            Ok(v) if v.is_empty() => None,
+            r => Some(r),
+        }
     }
 }
 
@@ -90,40 +120,111 @@ fn is_blank(c: char) -> bool {
     c == ' ' || c == '\t' || c == '\r'
 }
 
-fn tokenize(chars: &[(char, u32, u32)]) -> Result<Vec<Tok>, ParseError> {
-    let mut out = Vec::new();
+fn is_blank_b(c: u8) -> bool {
+    c == b' ' || c == b'\t' || c == b'\r'
+}
+
+/// Maps byte indices of a logical line (asked in increasing order) to
+/// original line and column, counting characters, not bytes.
+struct Pos<'a> {
+    b: &'a [u8],
+    segs: &'a [Seg],
+    seg: usize,
+    /// Bytes before `at` are counted.
+    at: usize,
+    /// Characters of the current segment before `at`.
+    col: u32,
+    ascii: bool,
+}
+
+impl Pos<'_> {
+    fn enter(&mut self) {
+        while self.seg + 1 < self.segs.len() && self.at >= self.segs[self.seg + 1].at {
+            self.seg += 1;
+            self.col = 0;
+        }
+    }
+
+    fn of(&mut self, i: usize) -> (u32, u32) {
+        if self.ascii {
+            // One byte per character: the column is the offset in the segment.
+            self.at = i;
+            self.enter();
+            let col = i - self.segs[self.seg].at + 1;
+            return (
+                self.segs[self.seg].line,
+                u32::try_from(col).unwrap_or(u32::MAX),
+            );
+        }
+        while self.at < i {
+            self.enter();
+            // Count the first byte of each UTF-8 character.
+            if self.b[self.at] & 0xC0 != 0x80 {
+                self.col = self.col.saturating_add(1);
+            }
+            self.at += 1;
+        }
+        self.enter();
+        (self.segs[self.seg].line, self.col.saturating_add(1))
+    }
+}
+
+fn tokenize(s: &str, segs: &[Seg]) -> Result<Vec<Tok>, ParseError> {
+    let b = s.as_bytes();
+    let mut pos = Pos {
+        b,
+        segs,
+        seg: 0,
+        at: 0,
+        col: 0,
+        ascii: s.is_ascii(),
+    };
+    let mut out = Vec::with_capacity(32);
     let mut i = 0;
-    while i < chars.len() {
-        if is_blank(chars[i].0) {
+    while i < b.len() {
+        if is_blank_b(b[i]) {
             i += 1;
             continue;
         }
-        let (_, line, col) = chars[i];
-        let mut text = String::new();
-        while i < chars.len() && !is_blank(chars[i].0) {
-            let c = chars[i].0;
-            if c == '\'' || c == '"' {
-                let (_, ql, qc) = chars[i];
-                let close = chars[i + 1..].iter().position(|&(d, _, _)| d == c);
-                match close {
-                    Some(n) => {
-                        text.extend(chars[i + 1..i + 1 + n].iter().map(|&(d, _, _)| d));
-                        i += n + 2;
-                    }
+        // Find the end of the token; quotes may hide blanks.
+        let start = i;
+        let mut quoted = false;
+        while i < b.len() && !is_blank_b(b[i]) {
+            let c = b[i];
+            if c == b'\'' || c == b'"' {
+                quoted = true;
+                match b[i + 1..].iter().position(|&d| d == c) {
+                    Some(n) => i += n + 2,
                     None => {
+                        let (line, col) = pos.of(i);
                         return Err(ParseError {
-                            line: ql,
-                            col: qc,
+                            line,
+                            col,
                             msg: "unterminated quote".into(),
-                            token: chars[i..].iter().map(|&(d, _, _)| d).collect(),
-                        })
+                            token: s[i..].to_string(),
+                        });
                     }
                 }
             } else {
-                text.push(c);
                 i += 1;
             }
         }
+        let (line, col) = pos.of(start);
+        let raw = &s[start..i];
+        let text = if quoted {
+            let mut t = String::with_capacity(raw.len());
+            let mut q: Option<char> = None;
+            for ch in raw.chars() {
+                match q {
+                    Some(x) if ch == x => q = None,
+                    None if ch == '\'' || ch == '"' => q = Some(ch),
+                    _ => t.push(ch),
+                }
+            }
+            t
+        } else {
+            raw.to_string()
+        };
         out.push(Tok { text, line, col });
     }
     Ok(out)
@@ -202,6 +303,20 @@ mod tests {
         );
         let e = LineReader::new("x 'abc").next().unwrap().unwrap_err();
         assert_eq!((e.line, e.col, e.token.as_str()), (1, 3, "'abc"));
+    }
+
+    #[test]
+    fn columns_count_characters_not_bytes() {
+        let got = lines("é ab\\\nç  cd 'ü v'");
+        assert_eq!(
+            got,
+            vec![vec![
+                t("é", 1, 1),
+                t("abç", 1, 3),
+                t("cd", 2, 4),
+                t("ü v", 2, 7)
+            ]]
+        );
     }
 
     #[test]
