@@ -2068,6 +2068,30 @@ monitor
         );
     }
 
+    proptest::proptest! {
+        /// Garbage never panics: token soup from the grammar's own words and
+        /// arbitrary text both end in a command or an error.
+        #[test]
+        fn garbage_never_panics(
+            words in proptest::collection::vec(proptest::sample::select(vec![
+                "ip", "xfrm", "policy", "state", "add", "delete", "get", "src", "dst", "dir",
+                "in", "out", "tmpl", "proto", "esp", "spi", "mode", "tunnel", "aead",
+                "'rfc4106(gcm(aes))'", "0x000102030405060708090a0b0c0d0e0fa0a1a2a3", "128",
+                "sp", "sa", "rt", "neigh", "ipv4", "ipv6", "protect", "bypass", "pri", "5",
+                "sport", "1:2", "10.0.0.0/8", "::/0", "2001:db8::1", "aead_algo", "aes-128-gcm",
+                "aead_key", "de:ad", "port", "lladdr", "02:00:00:00:00:01", "limit", "time-soft",
+                "\\\n", "#", "'", "\"", "é", "",
+            ]), 0..24),
+            text in ".{0,80}",
+        ) {
+            let line = words.join(" ");
+            let _ = parse_line(&line);
+            let _ = parse_file(&line, "f");
+            let _ = parse_line(&text);
+            let _ = parse_file(&text, "f");
+        }
+    }
+
     /// The examples in docs/config.md load, and equal configurations say the same.
     #[test]
     fn doc_examples_load() {
