@@ -25,7 +25,7 @@
 //! - `f` must not panic: a panic between the two applications leaves the copies
 //!   different, so the structure is poisoned (later `write`s panic).
 use crate::qsbr::{Domain, Reader};
-use crate::sync::{AtomicU64, Mutex, Ordering};
+use crate::sync::{lock_unpoisoned, AtomicU64, Mutex, Ordering};
 use std::cell::UnsafeCell;
 use std::sync::Arc;
 
@@ -107,7 +107,7 @@ impl<T: Send + Sync> LeftRight<T> {
     /// Writer: apply `f` to both copies as described above; returns what the
     /// first application returned. Serialized by an internal lock.
     pub fn write<R>(&self, mut f: impl FnMut(&mut T) -> R) -> R {
-        let Ok(_w) = self.writer.lock() else {
+        let Some(_w) = lock_unpoisoned(&self.writer) else {
             panic!("LeftRight poisoned: a previous write panicked between its two applications");
         };
         let v = self.version.load(Ordering::Relaxed);
@@ -172,7 +172,7 @@ mod tests {
         lr.write(|v| v.retain(|x| *x != 1));
         assert_eq!(lr.read_writer(), &vec![2, 3]);
         // both copies equal
-        // SAFETY(test): no reader or writer is active.
+        // SAFETY: (test) no reader or writer is active.
         let (a, b) = unsafe { (&*lr.copies[0].get(), &*lr.copies[1].get()) };
         assert_eq!(a, b);
     }
@@ -247,7 +247,7 @@ mod tests {
             assert!(t.join().unwrap() > 0);
         }
         assert_eq!(lr.read_writer(), &(200, 200));
-        // SAFETY(test): all readers joined, no writer.
+        // SAFETY: (test) all readers joined, no writer.
         let (a, b) = unsafe { (&*lr.copies[0].get(), &*lr.copies[1].get()) };
         assert_eq!(a, b);
     }

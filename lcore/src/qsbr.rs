@@ -16,6 +16,12 @@
 //!   `tag = token.fetch_add(1, SeqCst) + 1`, queue `(tag, obj)`.
 //! - [`Domain::reclaim`]: SeqCst fence, `min` over the online slots (Acquire
 //!   loads); drop every queued object whose `tag <= min` (all if none online).
+//! - [`Domain::synchronize`]: `target = token.fetch_add(1, SeqCst) + 1`; wait
+//!   until every slot is `0` or `>= target` (each scan after a SeqCst fence);
+//!   drop everything queued (all tags `< target`).
+//! - Stalls: a reader seen online and behind on the same value for longer than
+//!   `stall_warning` by `reclaim`/`synchronize` gets one line on stderr per
+//!   stall, counted in [`QsbrStats::stall_warnings`].
 //!
 //! # Why the orderings suffice
 //!
@@ -39,7 +45,11 @@
 //! comes first in the single total order of SeqCst fences, the reader's later
 //! loads see the unlink; otherwise the writer's scan sees the reader's slot.
 //! Going online is rare (once per idle->busy transition), so the fence is off
-//! the per-packet path.
+//! the per-packet path. The token it stores was loaded before the fence and
+//! may be older than a grace period the writer just started; that is safe (the
+//! slot only claims less than the reader has seen) and costs at most a delay
+//! until the reader's next quiescent state. It is why [`Domain::synchronize`]
+//! drops by the tag it waited for instead of rescanning the slots.
 //!
 //! *Offline.* `slot = 0` (Release): the reader's earlier reads happen before
 //! the writer's Acquire load that sees `0`, hence before any drop it allows.
@@ -138,7 +148,9 @@ impl Domain {
         let n = cfg.max_readers;
         Arc::new(Domain {
             token: CachePadded::new(AtomicU64::new(1)),
-            slots: (0..n).map(|_| CachePadded::new(AtomicU64::new(0))).collect(),
+            slots: (0..n)
+                .map(|_| CachePadded::new(AtomicU64::new(0)))
+                .collect(),
             registry: Mutex::new(vec![None; n]),
             writer: Mutex::new(WriterState {
                 queue: VecDeque::new(),
@@ -188,8 +200,8 @@ impl Domain {
             if st.queue.len() >= max {
                 garbage = self.collect(&mut st);
                 if st.queue.len() >= max {
-                    self.wait_grace(&mut st);
-                    garbage.extend(self.collect(&mut st));
+                    let target = self.wait_grace(&mut st);
+                    garbage.extend(self.take_upto(&mut st, target));
                 }
             }
             // The caller's unlink is sequenced before this SeqCst RMW; a reader
@@ -218,8 +230,8 @@ impl Domain {
     pub fn synchronize(&self) {
         let garbage = {
             let mut st = lock(&self.writer);
-            self.wait_grace(&mut st);
-            self.collect(&mut st)
+            let target = self.wait_grace(&mut st);
+            self.take_upto(&mut st, target)
         };
         self.dispose(garbage);
     }
@@ -254,14 +266,21 @@ impl Domain {
     }
 
     /// Writer: start a grace period and wait until every online reader has
-    /// passed it (slot >= target) or gone offline.
-    fn wait_grace(&self, st: &mut WriterState) {
+    /// passed it (slot >= target) or been seen offline. Returns `target`: every
+    /// object tagged `<= target` may then be dropped.
+    ///
+    /// The caller must drop by tag, not rescan: a reader seen offline here may
+    /// come online right after with a token it loaded before its fence (older
+    /// than `target`). It cannot reach anything unlinked before our fence
+    /// (module docs, *Online*), but a rescan would count it as holding back.
+    fn wait_grace(&self, st: &mut WriterState) -> u64 {
         let target = self.token.fetch_add(1, Ordering::SeqCst) + 1;
         let mut round = 0;
         while self.scan(st, target) < target {
             backoff(round);
             round = round.saturating_add(1);
         }
+        target
     }
 
     /// Writer: the minimum token over online readers (`u64::MAX` if none), after
@@ -321,8 +340,13 @@ impl Domain {
         }
         let token = self.token.load(Ordering::Relaxed);
         let min = self.scan(st, token);
+        self.take_upto(st, min)
+    }
+
+    /// Writer: take out of the queue every object tagged `<= limit`.
+    fn take_upto(&self, st: &mut WriterState, limit: u64) -> Vec<Garbage> {
         let mut out = Vec::new();
-        while st.queue.front().is_some_and(|(tag, _)| *tag <= min) {
+        while st.queue.front().is_some_and(|(tag, _)| *tag <= limit) {
             if let Some((_, g)) = st.queue.pop_front() {
                 out.push(g);
             }

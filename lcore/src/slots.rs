@@ -41,7 +41,7 @@ fn generation(stamp: u64) -> u32 {
 #[inline]
 fn is_live(stamp: u64) -> bool {
     let g = generation(stamp);
-    g != 0 && g % 2 == 0
+    g != 0 && g & 1 == 0
 }
 
 /// The generation after `g`, skipping 0 (free -> live -> free ...).
@@ -166,10 +166,7 @@ impl<T: Send + Sync + 'static> Slots<T> {
         // Publish: a reader whose Acquire stamp load sees `new` sees the pointer.
         slot.stamp.store(new, Ordering::Release);
         self.len.fetch_add(1, Ordering::Relaxed);
-        Ok(Handle {
-            index,
-            stamp: new,
-        })
+        Ok(Handle { index, stamp: new })
     }
 
     /// Writer: unlink the object `h` names (any version of its generation) and
@@ -220,7 +217,11 @@ impl<T: Send + Sync + 'static> Slots<T> {
 
     /// The current handle of the object in `index`, if live.
     pub fn current(&self, index: u32) -> Option<Handle> {
-        let s = self.slots.get(index as usize)?.stamp.load(Ordering::Acquire);
+        let s = self
+            .slots
+            .get(index as usize)?
+            .stamp
+            .load(Ordering::Acquire);
         is_live(s).then_some(Handle { index, stamp: s })
     }
 
@@ -483,7 +484,9 @@ mod tests {
     fn racing_removers_remove_once() {
         let (d, s, c) = table(64);
         let s = Arc::new(s);
-        let hs: Vec<_> = (0..64).map(|i| s.insert(obj(i, &c)).ok().unwrap()).collect();
+        let hs: Vec<_> = (0..64)
+            .map(|i| s.insert(obj(i, &c)).ok().unwrap())
+            .collect();
         let wins: Arc<Vec<AtomicU32>> = Arc::new((0..64).map(|_| AtomicU32::new(0)).collect());
         let threads: Vec<_> = (0..3)
             .map(|_| {

@@ -4,7 +4,7 @@
 
 use lcore::{launch, Domain, Handle, LeftRight, QsbrConfig, Slots};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const N_OBJ: usize = 32768;
@@ -65,33 +65,33 @@ fn slots_readers_never_see_freed_objects_and_everything_is_freed_once() {
     let d = domain(2);
     let ledger = Ledger::new();
     let slots: Arc<Slots<Obj>> = Arc::new(Slots::new(64, d.clone()));
-    // Handles the writer publishes to readers (a lock here is fine: the test
-    // is about the objects, not about the handle exchange).
-    let published: Arc<Mutex<Vec<Handle>>> = Arc::new(Mutex::new(Vec::new()));
+    // The writer publishes each slot's latest stamp (Relaxed: `Slots` itself
+    // must make a stale or racing handle harmless); readers build handles.
+    let published: Arc<Vec<AtomicU64>> = Arc::new((0..64).map(|_| AtomicU64::new(0)).collect());
     let stop = Arc::new(AtomicBool::new(false));
     let gets = Arc::new(AtomicU64::new(0));
 
     let readers = {
-        let (slots, published, stop, gets, ledger) = (
+        let (d, slots, published, stop, gets, ledger) = (
+            d.clone(),
             slots.clone(),
             published.clone(),
             stop.clone(),
             gets.clone(),
             ledger.clone(),
         );
-        let regs = Arc::new(Mutex::new((0..2).map(|i| d.register(i)).collect::<Vec<_>>()));
         launch(&[(0, 0), (1, 1)], move |ctx| {
-            let mut r = regs.lock().unwrap().pop().unwrap();
-            let mut local: Vec<Handle> = Vec::new();
+            let mut r = d.register(ctx.lcore_id);
             let mut n = 0u64;
             let mut i = ctx.lcore_id;
             r.online();
             while !stop.load(Ordering::Relaxed) {
-                if i % 64 == 0 {
-                    local = published.lock().unwrap().clone();
-                }
-                for h in local.iter().skip(i % 7).step_by(3) {
-                    if let Some(o) = slots.get(*h, &r) {
+                for index in ((i % 3) as u32..64).step_by(3) {
+                    let h = Handle {
+                        index,
+                        stamp: published[index as usize].load(Ordering::Relaxed),
+                    };
+                    if let Some(o) = slots.get(h, &r) {
                         assert!(!ledger.freed(o.id), "object {} freed under a reader", o.id);
                         std::hint::spin_loop();
                         assert_eq!(o.check, (o.id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
@@ -141,6 +141,7 @@ fn slots_readers_never_see_freed_objects_and_everything_is_freed_once() {
             if step % 5 == 0 {
                 // bump then remove through the stale handle (same generation)
                 let h2 = slots.bump(h).unwrap();
+                published[h.index as usize].store(h2.stamp, Ordering::Relaxed);
                 assert!(!slots.is_current(h));
                 assert!(slots.is_current(h2));
             }
@@ -148,8 +149,8 @@ fn slots_readers_never_see_freed_objects_and_everything_is_freed_once() {
             assert!(!slots.remove(h));
             removed += 1;
         }
-        if step % 8 == 0 {
-            *published.lock().unwrap() = live.clone();
+        for h in &live {
+            published[h.index as usize].store(h.stamp, Ordering::Relaxed);
         }
         if step % 32 == 0 {
             d.reclaim();
@@ -239,11 +240,10 @@ fn leftright_copies_stay_equal_under_readers() {
     let d = domain(2);
     let lr = Arc::new(LeftRight::new(Vec::<u64>::new(), d.clone()));
     let stop = Arc::new(AtomicBool::new(false));
-    let regs = Arc::new(Mutex::new((0..2).map(|i| d.register(i)).collect::<Vec<_>>()));
     let readers = {
-        let (lr, stop) = (lr.clone(), stop.clone());
-        launch(&[(0, 0), (1, 1)], move |_ctx| {
-            let mut r = regs.lock().unwrap().pop().unwrap();
+        let (d, lr, stop) = (d.clone(), lr.clone(), stop.clone());
+        launch(&[(0, 0), (1, 1)], move |ctx| {
+            let mut r = d.register(ctx.lcore_id);
             let mut reads = 0u64;
             r.online();
             loop {
