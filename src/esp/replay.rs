@@ -50,7 +50,7 @@ pub enum ReplayError {
 pub struct BadWindowSize(pub u32);
 
 /// The anti-replay state of one inbound SA.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReplayWindow {
     /// W, in packets; 0 = anti-replay off.
     size: u32,
