@@ -135,8 +135,9 @@ fn tunnel<C: EspAead, B: PacketBuf>(
 }
 
 /// RFC 4303 section 3.1.1, transport mode: ESP goes behind the IP header
-/// (for IPv6, behind hop-by-hop, routing and fragment headers; see
+/// (for IPv6, behind hop-by-hop and routing headers; see
 /// `hdr::ipv6_insert_point`), and protects the rest of the packet.
+/// Fragments are refused.
 #[inline]
 fn transport<C: EspAead, B: PacketBuf>(
     sa: &EspSa<C>,
@@ -145,19 +146,18 @@ fn transport<C: EspAead, B: PacketBuf>(
     iv: &[u8; IV_LEN],
 ) -> Result<(), EspError> {
     let ip: IpInfo = match hdr::version(pkt.data()) {
-        Some(4) => {
-            let ip = hdr::ipv4(pkt.data())?;
-            // RFC 4303 3.1.1: "ESP is applied only to whole IP datagrams
-            // (not to IP fragments)" in transport mode.
-            if ip.fragment {
-                return Err(EspError::Fragment);
-            }
-            ip
-        }
+        Some(4) => hdr::ipv4(pkt.data())?,
         Some(6) => hdr::ipv6(pkt.data(), hdr::ipv6_insert_point)?,
         Some(_) => return Err(EspError::BadIpHeader),
         None => return Err(EspError::Truncated),
     };
+    // RFC 4303 3.1.1: "In transport mode, ESP is applied only to whole IP
+    // datagrams (not to IP fragments)"; the receiver reassembles before ESP
+    // (3.4.1) and would refuse a fragment carrying ESP. IPv6 fragment headers
+    // are walked only to see them.
+    if ip.fragment {
+        return Err(EspError::Fragment);
+    }
     if ip.family != sa.family() {
         return Err(EspError::FamilyMismatch);
     }
@@ -320,6 +320,16 @@ mod tests {
             Err(EspError::Fragment)
         );
         let t6 = EspSa::new(&spec(Mode::Transport, Family::V6)).unwrap();
+        // IPv6 with a fragment header (next header 44, 8 bytes) then UDP.
+        let mut f6 = vec![0u8; 40 + 8 + 8];
+        f6[0] = 0x60;
+        f6[5] = 16;
+        f6[6] = 44;
+        f6[40] = 17;
+        assert_eq!(
+            encapsulate(&t6, &mut HeapBuf::from_slice(&f6), 1),
+            Err(EspError::Fragment)
+        );
         assert_eq!(
             encapsulate(&t6, &mut HeapBuf::from_slice(&v4_udp()), 1),
             Err(EspError::FamilyMismatch)

@@ -143,8 +143,10 @@ pub(crate) fn ip_any(b: &[u8]) -> Result<IpInfo, EspError> {
 /// end-to-end payload, and thus should appear after hop-by-hop, routing, and
 /// fragmentation extension headers.  Destination options extension header(s)
 /// could appear before, after, or both before and after the ESP header".
-/// Encapsulation puts ESP after hop-by-hop (first only), routing and fragment
-/// headers, and before anything else (destination options included).
+/// Encapsulation puts ESP after hop-by-hop (first only) and routing headers,
+/// and before anything else (destination options included). It walks a
+/// fragment header too, but only to refuse the fragment (transport mode
+/// protects whole datagrams).
 #[inline]
 pub(crate) fn ipv6_insert_point(nh: u8, first: bool) -> bool {
     (nh == NH_HOPOPTS && first) || nh == NH_ROUTING || nh == NH_FRAGMENT
