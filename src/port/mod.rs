@@ -40,7 +40,7 @@ use crossbeam_queue::ArrayQueue;
 use crate::buf::{HeapBuf, PacketBuf, DEFAULT_BUF_SIZE, DEFAULT_HEADROOM};
 use crate::route::spec::Mac;
 
-
+pub use registry::{Ports, PortsConfig, PortsHandle, SwRx, SwTx, WorkerQueues};
 pub use vdev::{parse_vdev, VdevError, VdevSpec};
 
 /// The largest burst a queue handles at once (DPDK's customary 32).
@@ -432,7 +432,9 @@ impl Pool {
 
     /// Does `b` belong to this pool?
     pub fn owns(&self, b: &PooledBuf) -> bool {
-        b.pool.as_ref().is_some_and(|p| Arc::ptr_eq(p, &self.shared))
+        b.pool
+            .as_ref()
+            .is_some_and(|p| Arc::ptr_eq(p, &self.shared))
     }
 }
 
@@ -565,7 +567,10 @@ mod tests {
         assert_eq!(e.headroom(), 64);
         drop((b, c, d, e));
         assert_eq!(pool.in_use(), 0);
-        assert!(pool.alloc_from(&[0u8; 193]).is_none(), "longer than data room");
+        assert!(
+            pool.alloc_from(&[0u8; 193]).is_none(),
+            "longer than data room"
+        );
         assert!(pool.alloc_from(&[0u8; 192]).is_some());
         assert_eq!(pool.in_use(), 0);
     }

@@ -98,14 +98,19 @@ mod tests {
         let mut tx = NullTx::new(st.clone());
         let mut b = Burst::new();
         assert_eq!(rx.rx_burst(&mut b, 10), 10);
-        assert!(b.iter().all(|p| p.len() == 100 && p.port() == 7 && p.data().iter().all(|&x| x == 0)));
+        assert!(b
+            .iter()
+            .all(|p| p.len() == 100 && p.port() == 7 && p.data().iter().all(|&x| x == 0)));
         assert_eq!(rx.rx_burst(&mut b, 64), 22, "bounded by the burst");
         assert_eq!(pool.in_use(), 32);
         assert_eq!(tx.tx_burst(&mut b), 32);
         assert!(b.is_empty());
         assert_eq!(pool.in_use(), 0);
         let s = st.snapshot();
-        assert_eq!((s.rx_packets, s.rx_bytes, s.tx_packets, s.tx_bytes), (32, 3200, 32, 3200));
+        assert_eq!(
+            (s.rx_packets, s.rx_bytes, s.tx_packets, s.tx_bytes),
+            (32, 3200, 32, 3200)
+        );
         assert!(!rx.is_done());
 
         let mut quiet = NullRx::new(0, 64, true, pool.clone(), st);

@@ -113,7 +113,10 @@ impl PcapData {
             }
             let incl = rd(off + 8);
             if incl > MAX_RECORD {
-                return Err(PcapError::RecordTooLong { offset: off, len: incl });
+                return Err(PcapError::RecordTooLong {
+                    offset: off,
+                    len: incl,
+                });
             }
             let data = off + RECORD_HEADER_LEN;
             let end = data + incl as usize;
@@ -159,7 +162,9 @@ impl PcapData {
 
     /// Every packet's bytes, in file order.
     pub fn packets(&self) -> impl Iterator<Item = &[u8]> + '_ {
-        self.records.iter().map(|r| &self.bytes[r.off..r.off + r.len])
+        self.records
+            .iter()
+            .map(|r| &self.bytes[r.off..r.off + r.len])
     }
 
     /// The longest packet.
@@ -445,7 +450,11 @@ mod tests {
 
     fn sample_packets() -> Vec<Vec<u8>> {
         (0..50u32)
-            .map(|i| (0..(14 + i * 29) as usize).map(|j| (j as u32 ^ i) as u8).collect())
+            .map(|i| {
+                (0..(14 + i * 29) as usize)
+                    .map(|j| (j as u32 ^ i) as u8)
+                    .collect()
+            })
             .collect()
     }
 
@@ -475,8 +484,8 @@ mod tests {
     #[test]
     fn reads_big_endian_nanosecond() {
         let mut f = vec![
-            0xa1, 0xb2, 0x3c, 0x4d, 0, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0,
-            0, 1,
+            0xa1, 0xb2, 0x3c, 0x4d, 0, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 0,
+            1,
         ];
         f.extend_from_slice(&[0, 0, 0, 5, 0x3b, 0x9a, 0xc9, 0xff, 0, 0, 0, 3, 0, 0, 0, 60]);
         f.extend_from_slice(&[0xde, 0xad, 0xbe]);
@@ -572,7 +581,10 @@ mod tests {
         drop(tx); // flushes
         assert_eq!(sink.error(), None);
         let back = PcapData::read_file(&outp).unwrap();
-        assert_eq!(back.packets().collect::<Vec<_>>(), pkts.iter().map(|p| &p[..]).collect::<Vec<_>>());
+        assert_eq!(
+            back.packets().collect::<Vec<_>>(),
+            pkts.iter().map(|p| &p[..]).collect::<Vec<_>>()
+        );
         let s = stats.snapshot();
         let bytes: u64 = pkts.iter().map(|p| p.len() as u64).sum();
         assert_eq!((s.rx_packets, s.tx_packets), (50, 50));
@@ -599,7 +611,10 @@ mod tests {
     /// tcpdump, when installed, reads what we write.
     #[test]
     fn tcpdump_reads_our_file() {
-        let Ok(out) = std::process::Command::new("tcpdump").arg("--version").output() else {
+        let Ok(out) = std::process::Command::new("tcpdump")
+            .arg("--version")
+            .output()
+        else {
             eprintln!("tcpdump not installed; skipped");
             return;
         };
@@ -623,9 +638,16 @@ mod tests {
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert_eq!(text.lines().count(), 3, "{text}");
-        assert!(text.contains("10.0.0.1.1000 > 10.0.0.2.2000: UDP"), "{text}");
+        assert!(
+            text.contains("10.0.0.1.1000 > 10.0.0.2.2000: UDP"),
+            "{text}"
+        );
         let _ = std::fs::remove_file(&path);
     }
 }

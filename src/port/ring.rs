@@ -124,6 +124,8 @@ impl RingEnd {
 pub struct RingRx {
     port: u16,
     ring: Arc<RingDir>,
+    /// Keeps a named pair attachable while this port lives.
+    _end: RingEnd,
     stats: Arc<QueueStats>,
 }
 
@@ -132,6 +134,7 @@ impl RingRx {
         RingRx {
             port,
             ring: end.rx.clone(),
+            _end: end.clone(),
             stats,
         }
     }
@@ -163,6 +166,7 @@ impl RxQueue<PooledBuf> for RingRx {
 /// tx queue of a ring port.
 pub struct RingTx {
     ring: Arc<RingDir>,
+    _end: RingEnd,
     spare: Burst<PooledBuf>,
     stats: Arc<QueueStats>,
 }
@@ -172,6 +176,7 @@ impl RingTx {
         end.tx.writers.fetch_add(1, Ordering::AcqRel);
         RingTx {
             ring: end.tx.clone(),
+            _end: end.clone(),
             spare: Burst::new(),
             stats,
         }
@@ -238,7 +243,10 @@ mod tests {
             RingEnd::attach("test-pair-both-ways", 8).err(),
             Some(RingError::Taken("test-pair-both-ways".into()))
         );
-        let (sa, sb) = (Arc::new(QueueStats::default()), Arc::new(QueueStats::default()));
+        let (sa, sb) = (
+            Arc::new(QueueStats::default()),
+            Arc::new(QueueStats::default()),
+        );
         let mut a_tx = RingTx::new(&a, sa.clone());
         let mut a_rx = RingRx::new(0, &a, sa.clone());
         let mut b_tx = RingTx::new(&b, sb.clone());
@@ -250,10 +258,16 @@ mod tests {
         fill(&pool, &mut burst, 0xb, 3);
         assert_eq!(b_tx.tx_burst(&mut burst), 3);
         assert_eq!(b_rx.rx_burst(&mut burst, 32), 5);
-        assert!(burst.iter().enumerate().all(|(i, p)| p.data() == [0xa, i as u8] && p.port() == 1));
+        assert!(burst
+            .iter()
+            .enumerate()
+            .all(|(i, p)| p.data() == [0xa, i as u8] && p.port() == 1));
         burst.clear();
         assert_eq!(a_rx.rx_burst(&mut burst, 32), 3);
-        assert!(burst.iter().enumerate().all(|(i, p)| p.data() == [0xb, i as u8] && p.port() == 0));
+        assert!(burst
+            .iter()
+            .enumerate()
+            .all(|(i, p)| p.data() == [0xb, i as u8] && p.port() == 0));
         burst.clear();
         assert_eq!(pool.in_use(), 0);
 

@@ -146,7 +146,9 @@ pub enum GenProto {
 pub enum GenDist {
     Uniform,
     /// P(rank r) proportional to 1 / r^s, r = 1..flows.
-    Zipf { s: f64 },
+    Zipf {
+        s: f64,
+    },
 }
 
 /// `gen`: the built-in traffic generator.
@@ -440,9 +442,7 @@ impl Args<'_> {
                     }
                 }
                 "zipf_s" => {
-                    let s: f64 = v
-                        .parse()
-                        .map_err(|_| self.bad(k, v, "expected a number"))?;
+                    let s: f64 = v.parse().map_err(|_| self.bad(k, v, "expected a number"))?;
                     if !(s > 0.0 && s <= 10.0) {
                         return Err(self.bad(k, v, "expected 0 < s <= 10"));
                     }
@@ -519,7 +519,10 @@ mod tests {
     #[test]
     fn pcap_bad() {
         let e = err("net_pcap0,rx_iface=eth0");
-        assert!(e.contains("rx_iface") && e.contains("not supported without DPDK"), "{e}");
+        assert!(
+            e.contains("rx_iface") && e.contains("not supported without DPDK"),
+            "{e}"
+        );
         let e = err("net_pcap0,tx_iface=eth0");
         assert!(e.contains("tx_iface"), "{e}");
         let e = err("net_pcap0,rx_pcap=a,infinite_rx=2");
