@@ -1,1 +1,622 @@
-//! port: see DESIGN.md; filled in by its issue.
+//! Packet I/O: the port interface the lcore loop is generic over, and the
+//! software backends that implement it without DPDK.
+//!
+//! The interface maps 1:1 onto DPDK's `rte_eth_rx_burst` /
+//! `rte_eth_tx_burst` on a `(port, queue)` pair:
+//!
+//! - a worker owns one [`RxQueue`] and one [`TxQueue`] handle per port (queue
+//!   `i` of every port for worker `i`);
+//! - [`RxQueue::rx_burst`] appends up to `max` packets to a fixed-capacity
+//!   [`Burst`] (at most [`MAX_BURST`] = 32);
+//! - [`TxQueue::tx_burst`] takes packets from the front of a burst and returns
+//!   how many it accepted; the refused ones stay in the burst, in order, and
+//!   the caller frees (drops) and counts them, as a DPDK application does with
+//!   the mbufs `rte_eth_tx_burst` did not take.
+//!
+//! Freeing a packet is dropping it. For the software ports the packet type is
+//! [`PooledBuf`], a [`HeapBuf`] that goes back to its [`Pool`] on drop; the DPDK
+//! mbuf wrapper will call `rte_pktmbuf_free` in its `Drop`. No buffer memory
+//! is allocated after start-up.
+//!
+//! Backends: [`pcap`] files, [`null`] sinks, in-process [`ring`] pairs and the
+//! traffic generator [`gen`]; [`vdev`] parses DPDK's `--vdev` spellings and
+//! [`registry`] builds numbered ports from them and splits them into
+//! per-worker queue handles. This module may not touch policy, SA or flow
+//! state: it moves bytes and counts them.
+
+pub mod gen;
+pub mod null;
+pub mod pcap;
+pub mod registry;
+pub mod ring;
+pub mod vdev;
+
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crossbeam_queue::ArrayQueue;
+
+use crate::buf::{HeapBuf, PacketBuf, DEFAULT_BUF_SIZE, DEFAULT_HEADROOM};
+use crate::route::spec::Mac;
+
+pub use registry::{Ports, PortsConfig, PortsHandle, SwRx, SwTx, WorkerQueues};
+pub use vdev::{parse_vdev, VdevError, VdevSpec};
+
+/// The largest burst a queue handles at once (DPDK's customary 32).
+pub const MAX_BURST: usize = 32;
+
+/// A burst of at most [`MAX_BURST`] packets.
+///
+/// Its storage is allocated once, when the burst is created; pushing into a
+/// full burst is refused rather than growing it, so the data path never
+/// allocates. Dropping packets out of a burst (`clear`, `truncate`) frees them.
+#[derive(Debug)]
+pub struct Burst<B> {
+    pkts: Vec<B>,
+}
+
+impl<B> Default for Burst<B> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<B> Burst<B> {
+    /// An empty burst with room for [`MAX_BURST`] packets.
+    pub fn new() -> Burst<B> {
+        Burst {
+            pkts: Vec::with_capacity(MAX_BURST),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.pkts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pkts.is_empty()
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.pkts.len() >= MAX_BURST
+    }
+
+    /// Free slots.
+    pub fn room(&self) -> usize {
+        MAX_BURST - self.pkts.len()
+    }
+
+    /// Append a packet; a full burst gives it back.
+    #[inline]
+    pub fn push(&mut self, b: B) -> Result<(), B> {
+        if self.is_full() {
+            return Err(b);
+        }
+        self.pkts.push(b);
+        Ok(())
+    }
+
+    pub fn pop(&mut self) -> Option<B> {
+        self.pkts.pop()
+    }
+
+    /// Drop (free) every packet.
+    pub fn clear(&mut self) {
+        self.pkts.clear();
+    }
+
+    /// Keep the first `n` packets, drop (free) the rest.
+    pub fn truncate(&mut self, n: usize) {
+        self.pkts.truncate(n);
+    }
+
+    /// Remove and yield the first `n` packets (all if fewer); the rest move to
+    /// the front. Allocates nothing.
+    pub fn drain_front(&mut self, n: usize) -> std::vec::Drain<'_, B> {
+        let n = n.min(self.pkts.len());
+        self.pkts.drain(..n)
+    }
+
+    /// Remove and yield every packet.
+    pub fn drain(&mut self) -> std::vec::Drain<'_, B> {
+        self.pkts.drain(..)
+    }
+
+    /// Keep the packets for which `f` is true; the others are dropped (freed).
+    pub fn retain_mut(&mut self, f: impl FnMut(&mut B) -> bool) {
+        self.pkts.retain_mut(f);
+    }
+
+    pub fn as_slice(&self) -> &[B] {
+        &self.pkts
+    }
+
+    pub fn as_mut_slice(&mut self) -> &mut [B] {
+        &mut self.pkts
+    }
+
+    pub fn iter(&self) -> std::slice::Iter<'_, B> {
+        self.pkts.iter()
+    }
+
+    pub fn iter_mut(&mut self) -> std::slice::IterMut<'_, B> {
+        self.pkts.iter_mut()
+    }
+}
+
+/// One receive queue of one port, owned by one worker (`rte_eth_rx_burst`).
+pub trait RxQueue<B> {
+    /// Append up to `max` received packets (and never more than
+    /// `out.room()`) to `out`; return how many were appended. Each packet's
+    /// [`PacketBuf::port`] is set to this port's id.
+    fn rx_burst(&mut self, out: &mut Burst<B>, max: usize) -> usize;
+
+    /// True once this queue will never receive again (a pcap file replayed to
+    /// its end, a generator that sent its `count`), so the gateway can finish.
+    /// Live ports never finish.
+    fn is_done(&self) -> bool {
+        false
+    }
+}
+
+/// One transmit queue of one port, owned by one worker (`rte_eth_tx_burst`).
+pub trait TxQueue<B> {
+    /// Send packets from the front of `pkts`; return how many were accepted.
+    /// Accepted packets leave the burst; refused ones stay, in order, for the
+    /// caller to free and count.
+    fn tx_burst(&mut self, pkts: &mut Burst<B>) -> usize;
+
+    /// Push out anything the queue buffers (a pcap writer's bytes). Called at
+    /// shutdown; dropping the queue flushes as well.
+    fn flush(&mut self) {}
+}
+
+/// What kind of backend a port is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PortKind {
+    Pcap,
+    Null,
+    Ring,
+    Gen,
+    /// A DPDK ethdev (the `dpdk` feature).
+    Dpdk,
+}
+
+/// Static facts about a port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortInfo {
+    /// Port number, in the order the devices were given (as DPDK numbers them).
+    pub id: u16,
+    /// Device name as given, e.g. `net_pcap0`.
+    pub name: String,
+    pub mac: Mac,
+    pub kind: PortKind,
+}
+
+/// The MAC address of software port `id`: locally administered
+/// `02:78:66:67:HH:LL` ("xfg" + port number), stable across runs.
+pub fn sw_port_mac(id: u16) -> Mac {
+    let [hi, lo] = id.to_be_bytes();
+    [0x02, 0x78, 0x66, 0x67, hi, lo]
+}
+
+/// Counters of one queue. Written by the one worker that owns the queue
+/// (plain load + store, once per burst, no read-modify-write), read by anyone.
+#[derive(Debug, Default)]
+pub struct QueueStats {
+    pub rx_packets: AtomicU64,
+    pub rx_bytes: AtomicU64,
+    pub tx_packets: AtomicU64,
+    pub tx_bytes: AtomicU64,
+    /// Packets the device had but could not deliver (DPDK `imissed`).
+    pub imissed: AtomicU64,
+    /// Receives that found the buffer pool empty (DPDK `rx_nombuf`).
+    pub rx_nombuf: AtomicU64,
+    /// Packets refused by `tx_burst` (queue or ring full).
+    pub tx_full: AtomicU64,
+}
+
+#[inline]
+fn bump(c: &AtomicU64, n: u64) {
+    if n != 0 {
+        // Single writer: a load and a store, not an atomic add.
+        c.store(c.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+    }
+}
+
+impl QueueStats {
+    #[inline]
+    pub fn add_rx(&self, pkts: u64, bytes: u64) {
+        bump(&self.rx_packets, pkts);
+        bump(&self.rx_bytes, bytes);
+    }
+    #[inline]
+    pub fn add_tx(&self, pkts: u64, bytes: u64) {
+        bump(&self.tx_packets, pkts);
+        bump(&self.tx_bytes, bytes);
+    }
+    #[inline]
+    pub fn add_imissed(&self, n: u64) {
+        bump(&self.imissed, n);
+    }
+    #[inline]
+    pub fn add_rx_nombuf(&self, n: u64) {
+        bump(&self.rx_nombuf, n);
+    }
+    #[inline]
+    pub fn add_tx_full(&self, n: u64) {
+        bump(&self.tx_full, n);
+    }
+
+    pub fn snapshot(&self) -> PortStats {
+        let l = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        PortStats {
+            rx_packets: l(&self.rx_packets),
+            rx_bytes: l(&self.rx_bytes),
+            tx_packets: l(&self.tx_packets),
+            tx_bytes: l(&self.tx_bytes),
+            imissed: l(&self.imissed),
+            rx_nombuf: l(&self.rx_nombuf),
+            tx_full: l(&self.tx_full),
+        }
+    }
+}
+
+/// A snapshot of a port's (or queue's) counters, as `rte_eth_stats`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PortStats {
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+    pub imissed: u64,
+    pub rx_nombuf: u64,
+    pub tx_full: u64,
+}
+
+impl std::ops::AddAssign for PortStats {
+    fn add_assign(&mut self, o: PortStats) {
+        self.rx_packets += o.rx_packets;
+        self.rx_bytes += o.rx_bytes;
+        self.tx_packets += o.tx_packets;
+        self.tx_bytes += o.tx_bytes;
+        self.imissed += o.imissed;
+        self.rx_nombuf += o.rx_nombuf;
+        self.tx_full += o.tx_full;
+    }
+}
+
+/// The counters of every queue of one port, shared between the workers that
+/// own the queues (one [`QueueStats`] each) and the management core.
+#[derive(Debug)]
+pub struct PortCounters {
+    queues: Box<[Arc<QueueStats>]>,
+}
+
+impl PortCounters {
+    pub fn new(nb_queues: usize) -> PortCounters {
+        PortCounters {
+            queues: (0..nb_queues.max(1))
+                .map(|_| Arc::new(QueueStats::default()))
+                .collect(),
+        }
+    }
+
+    pub fn queue(&self, q: usize) -> Arc<QueueStats> {
+        self.queues[q].clone()
+    }
+
+    pub fn nb_queues(&self) -> usize {
+        self.queues.len()
+    }
+
+    /// The sum over all queues.
+    pub fn total(&self) -> PortStats {
+        let mut t = PortStats::default();
+        for q in self.queues.iter() {
+            t += q.snapshot();
+        }
+        t
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Buffer pool
+
+struct PoolShared {
+    free: ArrayQueue<HeapBuf>,
+    capacity: usize,
+    buf_size: usize,
+    headroom: usize,
+}
+
+/// A bounded pool of [`HeapBuf`]s for the software ports (the software
+/// `rte_mempool`).
+///
+/// Every buffer is allocated when the pool is created; [`Pool::alloc`] pops
+/// one from a lock-free free list and dropping the [`PooledBuf`] pushes it
+/// back, from whichever thread drops it, without allocating.
+///
+/// Per-worker caching: instead of one pool with per-lcore caches in front of
+/// a shared list (DPDK's layout), the [`registry`] gives each worker its own
+/// pool, so the free list's cache lines stay with one core in the common case
+/// (rx, process, tx or drop on the same worker). A packet that crosses to
+/// another worker (over a ring) still returns to the pool it came from. The
+/// in-use count is exact: `capacity - free`.
+#[derive(Clone)]
+pub struct Pool {
+    shared: Arc<PoolShared>,
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("capacity", &self.shared.capacity)
+            .field("in_use", &self.in_use())
+            .finish()
+    }
+}
+
+impl Pool {
+    /// A pool of `n` buffers of `buf_size` bytes, each with `headroom` bytes
+    /// reserved in front of received data.
+    pub fn new(n: usize, buf_size: usize, headroom: usize) -> Pool {
+        let n = n.max(1);
+        let free = ArrayQueue::new(n);
+        for _ in 0..n {
+            // Cannot fail: the queue has room for exactly n.
+            let _ = free.push(HeapBuf::new(buf_size, headroom));
+        }
+        Pool {
+            shared: Arc::new(PoolShared {
+                free,
+                capacity: n,
+                buf_size,
+                headroom,
+            }),
+        }
+    }
+
+    /// A pool of `n` default-sized buffers (2048 data bytes + 128 headroom).
+    pub fn with_defaults(n: usize) -> Pool {
+        Pool::new(n, DEFAULT_BUF_SIZE, DEFAULT_HEADROOM)
+    }
+
+    /// An empty packet with the default headroom, or `None` if the pool is
+    /// exhausted.
+    #[inline]
+    pub fn alloc(&self) -> Option<PooledBuf> {
+        let mut buf = self.shared.free.pop()?;
+        buf.reset(self.shared.headroom);
+        Some(PooledBuf {
+            buf,
+            pool: Some(self.shared.clone()),
+        })
+    }
+
+    /// A packet holding a copy of `data` (which must fit the data room), or
+    /// `None` if the pool is exhausted or `data` is too long.
+    #[inline]
+    pub fn alloc_from(&self, data: &[u8]) -> Option<PooledBuf> {
+        if data.len() > self.shared.buf_size - self.shared.headroom {
+            return None;
+        }
+        let mut b = self.alloc()?;
+        b.append(data.len())?.copy_from_slice(data);
+        Some(b)
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.shared.capacity
+    }
+
+    /// Buffers handed out and not yet returned.
+    pub fn in_use(&self) -> usize {
+        self.shared.capacity - self.shared.free.len()
+    }
+
+    /// Buffers available.
+    pub fn available(&self) -> usize {
+        self.shared.free.len()
+    }
+
+    /// Size of each buffer, headroom included.
+    pub fn buf_size(&self) -> usize {
+        self.shared.buf_size
+    }
+
+    pub fn headroom(&self) -> usize {
+        self.shared.headroom
+    }
+
+    /// Does `b` belong to this pool?
+    pub fn owns(&self, b: &PooledBuf) -> bool {
+        b.pool
+            .as_ref()
+            .is_some_and(|p| Arc::ptr_eq(p, &self.shared))
+    }
+}
+
+/// The software ports' packet type: a [`HeapBuf`] that returns to its
+/// [`Pool`] when dropped. It dereferences to the `HeapBuf`, so code written for
+/// `HeapBuf` (the generator's transform hook, tests) works on it.
+pub struct PooledBuf {
+    buf: HeapBuf,
+    /// `None`: a free-standing buffer, deallocated on drop (tests, tools).
+    pool: Option<Arc<PoolShared>>,
+}
+
+impl std::fmt::Debug for PooledBuf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PooledBuf")
+            .field("len", &self.buf.len())
+            .field("port", &self.buf.port())
+            .field("pooled", &self.pool.is_some())
+            .finish()
+    }
+}
+
+impl PooledBuf {
+    /// A buffer that belongs to no pool (allocated now, freed on drop). For
+    /// tests and tools, not the data path.
+    pub fn unpooled(buf: HeapBuf) -> PooledBuf {
+        PooledBuf { buf, pool: None }
+    }
+
+    /// Does the buffer return to a pool on drop?
+    pub fn is_pooled(&self) -> bool {
+        self.pool.is_some()
+    }
+}
+
+impl Drop for PooledBuf {
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(pool) = self.pool.take() {
+            // An empty boxed slice does not allocate.
+            let buf = std::mem::replace(&mut self.buf, HeapBuf::new(0, 0));
+            // The queue holds exactly `capacity` slots and only this pool's
+            // buffers come back, so the push cannot find it full.
+            let r = pool.free.push(buf);
+            debug_assert!(r.is_ok(), "pool free list overflow");
+        }
+    }
+}
+
+impl Deref for PooledBuf {
+    type Target = HeapBuf;
+    #[inline]
+    fn deref(&self) -> &HeapBuf {
+        &self.buf
+    }
+}
+
+impl DerefMut for PooledBuf {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut HeapBuf {
+        &mut self.buf
+    }
+}
+
+impl PacketBuf for PooledBuf {
+    #[inline]
+    fn data(&self) -> &[u8] {
+        self.buf.data()
+    }
+    #[inline]
+    fn data_mut(&mut self) -> &mut [u8] {
+        self.buf.data_mut()
+    }
+    #[inline]
+    fn headroom(&self) -> usize {
+        self.buf.headroom()
+    }
+    #[inline]
+    fn tailroom(&self) -> usize {
+        self.buf.tailroom()
+    }
+    #[inline]
+    fn prepend(&mut self, n: usize) -> Option<&mut [u8]> {
+        self.buf.prepend(n)
+    }
+    #[inline]
+    fn adj(&mut self, n: usize) -> bool {
+        self.buf.adj(n)
+    }
+    #[inline]
+    fn append(&mut self, n: usize) -> Option<&mut [u8]> {
+        self.buf.append(n)
+    }
+    #[inline]
+    fn trim(&mut self, n: usize) -> bool {
+        self.buf.trim(n)
+    }
+    #[inline]
+    fn port(&self) -> u16 {
+        self.buf.port()
+    }
+    #[inline]
+    fn set_port(&mut self, port: u16) {
+        self.buf.set_port(port)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pool_alloc_free_counts() {
+        let pool = Pool::new(4, 256, 64);
+        assert_eq!(pool.in_use(), 0);
+        let a = pool.alloc_from(&[1, 2, 3]).unwrap();
+        assert_eq!(a.data(), &[1, 2, 3]);
+        assert_eq!(a.headroom(), 64);
+        assert!(pool.owns(&a));
+        let b = pool.alloc().unwrap();
+        let c = pool.alloc().unwrap();
+        let d = pool.alloc().unwrap();
+        assert_eq!(pool.in_use(), 4);
+        assert!(pool.alloc().is_none(), "bounded");
+        drop(a);
+        assert_eq!(pool.in_use(), 3);
+        // The returned buffer comes back empty with the pool's headroom.
+        let e = pool.alloc().unwrap();
+        assert!(e.is_empty());
+        assert_eq!(e.headroom(), 64);
+        drop((b, c, d, e));
+        assert_eq!(pool.in_use(), 0);
+        assert!(
+            pool.alloc_from(&[0u8; 193]).is_none(),
+            "longer than data room"
+        );
+        assert!(pool.alloc_from(&[0u8; 192]).is_some());
+        assert_eq!(pool.in_use(), 0);
+    }
+
+    #[test]
+    fn pool_free_from_other_thread() {
+        let pool = Pool::new(8, 128, 32);
+        let mut burst = Burst::new();
+        for i in 0..8u8 {
+            burst.push(pool.alloc_from(&[i]).unwrap()).unwrap();
+        }
+        assert_eq!(pool.in_use(), 8);
+        std::thread::spawn(move || drop(burst)).join().unwrap();
+        assert_eq!(pool.in_use(), 0);
+    }
+
+    #[test]
+    fn burst_is_bounded_and_frees() {
+        let pool = Pool::new(40, 128, 32);
+        let mut burst = Burst::new();
+        for i in 0..MAX_BURST {
+            burst.push(pool.alloc_from(&[i as u8]).unwrap()).unwrap();
+        }
+        assert!(burst.is_full());
+        let extra = pool.alloc().unwrap();
+        assert!(burst.push(extra).is_err(), "a full burst refuses");
+        assert_eq!(pool.in_use(), MAX_BURST);
+        let first: Vec<u8> = burst.drain_front(3).map(|b| b.data()[0]).collect();
+        assert_eq!(first, vec![0, 1, 2]);
+        assert_eq!(burst.as_slice()[0].data(), &[3]);
+        assert_eq!(pool.in_use(), MAX_BURST - 3);
+        burst.retain_mut(|b| b.data()[0] % 2 == 0);
+        assert!(burst.iter().all(|b| b.data()[0] % 2 == 0));
+        burst.truncate(2);
+        assert_eq!(pool.in_use(), 2);
+        burst.clear();
+        assert_eq!(pool.in_use(), 0);
+    }
+
+    #[test]
+    fn queue_stats_sum() {
+        let c = PortCounters::new(2);
+        c.queue(0).add_rx(3, 300);
+        c.queue(1).add_rx(2, 100);
+        c.queue(1).add_tx_full(5);
+        let t = c.total();
+        assert_eq!((t.rx_packets, t.rx_bytes, t.tx_full), (5, 400, 5));
+    }
+}

@@ -1,0 +1,856 @@
+//! The built-in traffic generator (`genN,...`, see [`GenSpec`]): a port whose
+//! rx queues produce Ethernet II frames of a configured flow mix, so a
+//! machine without DPDK or a NIC can drive the real gateway.
+//!
+//! Flows. Flow `i` maps to a 5-tuple without a table: with `D` destination
+//! and `S` source addresses available in the prefixes (network and broadcast
+//! offsets skipped, at most 2^32 of each), `dst = dst_prefix + 1 + i mod D`,
+//! `src = src_prefix + 1 + (i / D) mod S`, `sport = 1024 + (i / (D*S)) mod
+//! 64512`, `dport` fixed. The mapping is injective for `i < D*S*64512`;
+//! `flows` must fit (checked at build). With `family=mixed`, even flows are
+//! IPv4 and odd ones IPv6 (`i/2` indexes each family).
+//!
+//! Queues. Queue `q` of `n` owns the contiguous share `[q*flows/n,
+//! (q+1)*flows/n)` of the flows (all of them if its share is empty) and draws
+//! from it uniformly or by Zipf rank (a CDF table built at start-up, sampled
+//! by binary search: O(log flows)). `count` and `rate` are split evenly.
+//!
+//! New flows. With probability `new_flow_pct`, a packet instead belongs to a
+//! never-seen flow: index `flows + c*n + q` for the queue's counter `c`, so new
+//! flows never repeat each other or the established ones until the tuple space
+//! is exhausted (then they wrap).
+//!
+//! Sizes. Frame sizes are Ethernet frame bytes with the 4-byte FCS, as RFC
+//! 2544 and IMIX quote them: the buffer holds `size - 4` bytes (the NIC adds
+//! the FCS), but never fewer than the headers (62 for IPv6/UDP, 74 for
+//! IPv6/TCP). IMIX cycles 64/594/1518 in a fixed pattern of 7:4:1.
+//!
+//! Pacing. `rate` is enforced per burst against the clock (a token count
+//! since the first burst); nothing sleeps. 0 = as fast as possible.
+//!
+//! Frames carry valid IPv4 header checksums and valid UDP/TCP checksums; the
+//! payload is zeros. The frame builder here is private and minimal.
+//!
+//! ESP hook: a [`GenTransform`] given at build is applied to every generated
+//! packet (e.g. ESP encapsulation for the inbound SA named by `esp=SPI`); it
+//! returns `false` to drop the packet (counted as `imissed`). This module
+//! implements no ESP.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::vdev::{GenDist, GenFamily, GenProto, GenSize, GenSpec};
+use super::{Burst, Pool, PooledBuf, QueueStats, RxQueue};
+use crate::buf::{HeapBuf, PacketBuf};
+use crate::ip::{Addr, Family, Prefix};
+use crate::route::spec::Mac;
+
+/// A per-packet transform applied after the frame is built; `false` drops it.
+pub type GenTransform = Box<dyn FnMut(&mut HeapBuf) -> bool + Send>;
+
+/// Source MAC of generated frames (the "peer" in front of the port).
+pub const GEN_SRC_MAC: Mac = [0x02, 0x00, 0x00, 0x00, 0x00, 0x01];
+
+const ETH_LEN: usize = 14;
+const IPV4_LEN: usize = 20;
+const IPV6_LEN: usize = 40;
+const UDP_LEN: usize = 8;
+const TCP_LEN: usize = 20;
+const PROTO_TCP: u8 = 6;
+const PROTO_UDP: u8 = 17;
+const FCS_LEN: usize = 4;
+const PORTS: u128 = 64512;
+
+/// Frame sizes of the IMIX cycle: seven 64, four 594, one 1518, interleaved.
+const IMIX: [usize; 12] = [64, 594, 64, 64, 594, 64, 1518, 64, 594, 64, 594, 64];
+
+/// The 5-tuple of one generated flow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FlowTuple {
+    pub family: Family,
+    pub src: Addr,
+    pub dst: Addr,
+    pub sport: u16,
+    pub dport: u16,
+    pub proto: u8,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct AddrSpace {
+    base: Addr,
+    first: u128,
+    count: u128,
+}
+
+impl AddrSpace {
+    fn of(p: Prefix) -> AddrSpace {
+        let h = (p.family.bits() - p.len) as u32;
+        let total: u128 = 1u128 << h.min(32);
+        if h >= 2 {
+            AddrSpace {
+                base: p.addr,
+                first: 1,
+                count: total - 2,
+            }
+        } else {
+            AddrSpace {
+                base: p.addr,
+                first: 0,
+                count: total,
+            }
+        }
+    }
+
+    fn at(&self, off: u128) -> Addr {
+        self.base.wrapping_add(self.first + off % self.count)
+    }
+}
+
+/// Flow index -> 5-tuple.
+#[derive(Clone, Copy, Debug)]
+struct Layout {
+    family: GenFamily,
+    proto: u8,
+    dport: u16,
+    v4: (AddrSpace, AddrSpace),
+    v6: (AddrSpace, AddrSpace),
+}
+
+impl Layout {
+    fn new(spec: &GenSpec) -> Layout {
+        Layout {
+            family: spec.family,
+            proto: match spec.proto {
+                GenProto::Udp => PROTO_UDP,
+                GenProto::Tcp => PROTO_TCP,
+            },
+            dport: spec.dport,
+            v4: (AddrSpace::of(spec.src4), AddrSpace::of(spec.dst4)),
+            v6: (AddrSpace::of(spec.src6), AddrSpace::of(spec.dst6)),
+        }
+    }
+
+    fn split(&self, i: u64) -> (Family, u128) {
+        match self.family {
+            GenFamily::V4 => (Family::V4, i as u128),
+            GenFamily::V6 => (Family::V6, i as u128),
+            GenFamily::Mixed if i & 1 == 0 => (Family::V4, (i / 2) as u128),
+            GenFamily::Mixed => (Family::V6, (i / 2) as u128),
+        }
+    }
+
+    fn spaces(&self, f: Family) -> (AddrSpace, AddrSpace) {
+        match f {
+            Family::V4 => self.v4,
+            Family::V6 => self.v6,
+        }
+    }
+
+    /// Distinct tuples available in family `f`.
+    fn capacity(&self, f: Family) -> u128 {
+        let (s, d) = self.spaces(f);
+        s.count * d.count * PORTS
+    }
+
+    fn tuple(&self, i: u64) -> FlowTuple {
+        let (family, j) = self.split(i);
+        let (s, d) = self.spaces(family);
+        let dst = d.at(j % d.count);
+        let r = j / d.count;
+        let src = s.at(r % s.count);
+        let sport = 1024 + ((r / s.count) % PORTS) as u16;
+        FlowTuple {
+            family,
+            src,
+            dst,
+            sport,
+            dport: self.dport,
+            proto: self.proto,
+        }
+    }
+}
+
+/// SplitMix64: small, fast, good enough for traffic mixes.
+#[derive(Clone, Debug)]
+struct Rng(u64);
+
+impl Rng {
+    #[inline]
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (Lemire's multiply-high; bias negligible here).
+    #[inline]
+    fn below(&mut self, n: u64) -> u64 {
+        ((self.next() as u128 * n as u128) >> 64) as u64
+    }
+
+    /// Uniform in `[0, 1)`.
+    #[inline]
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    }
+}
+
+/// Why a generator queue cannot be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GenError {
+    #[error("flows={flows} exceeds the {family:?} tuple space ({cap}) of the src/dst prefixes and ports")]
+    TooManyFlows {
+        flows: u64,
+        family: Family,
+        cap: u128,
+    },
+    #[error("size: a {frame}-byte frame does not fit a {room}-byte buffer")]
+    TooBig { frame: usize, room: usize },
+}
+
+/// One rx queue of a generator port.
+pub struct GenRx {
+    port: u16,
+    dst_mac: Mac,
+    layout: Layout,
+    queue: u64,
+    nb_queues: u64,
+    flows: u64,
+    first: u64,
+    n_local: u64,
+    /// Zipf CDF over the local flows (empty: uniform).
+    cdf: Vec<f64>,
+    new_thresh: u64,
+    new_all: bool,
+    new_ctr: u64,
+    size: GenSize,
+    imix_pos: usize,
+    rate: u64,
+    t0: Option<Instant>,
+    paced: u64,
+    remaining: Option<u64>,
+    ip_id: u16,
+    rng: Rng,
+    pool: Pool,
+    stats: Arc<QueueStats>,
+    transform: Option<GenTransform>,
+}
+
+impl GenRx {
+    /// Queue `queue` of `nb_queues` of generator port `port` (whose MAC is the
+    /// destination of the frames).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        port: u16,
+        mac: Mac,
+        spec: &GenSpec,
+        queue: usize,
+        nb_queues: usize,
+        pool: Pool,
+        stats: Arc<QueueStats>,
+        transform: Option<GenTransform>,
+    ) -> Result<GenRx, GenError> {
+        let layout = Layout::new(spec);
+        let fams: &[(Family, u64)] = match spec.family {
+            GenFamily::V4 => &[(Family::V4, spec.flows)],
+            GenFamily::V6 => &[(Family::V6, spec.flows)],
+            GenFamily::Mixed => &[
+                (Family::V4, spec.flows.div_ceil(2)),
+                (Family::V6, spec.flows / 2),
+            ],
+        };
+        for &(family, n) in fams {
+            let cap = layout.capacity(family);
+            if n as u128 > cap {
+                return Err(GenError::TooManyFlows {
+                    flows: spec.flows,
+                    family,
+                    cap,
+                });
+            }
+        }
+        let room = pool.buf_size() - pool.headroom();
+        let largest = match spec.size {
+            GenSize::Fixed(n) => n,
+            GenSize::Imix => 1518,
+        };
+        if frame_len(largest, Family::V6, layout.proto) > room {
+            return Err(GenError::TooBig {
+                frame: largest,
+                room,
+            });
+        }
+
+        let nq = nb_queues.max(1) as u64;
+        let q = (queue as u64).min(nq - 1);
+        let lo = (q as u128 * spec.flows as u128 / nq as u128) as u64;
+        let hi = ((q + 1) as u128 * spec.flows as u128 / nq as u128) as u64;
+        let (first, n_local) = if hi > lo {
+            (lo, hi - lo)
+        } else {
+            (0, spec.flows)
+        };
+        let cdf = match spec.dist {
+            GenDist::Uniform => Vec::new(),
+            GenDist::Zipf { s } => zipf_cdf(n_local, s),
+        };
+        let p = spec.new_flow_pct / 100.0;
+        let split = |total: u64| total / nq + u64::from(q < total % nq);
+        Ok(GenRx {
+            port,
+            dst_mac: mac,
+            layout,
+            queue: q,
+            nb_queues: nq,
+            flows: spec.flows,
+            first,
+            n_local,
+            cdf,
+            new_thresh: (p * 18_446_744_073_709_551_616.0) as u64,
+            new_all: p >= 1.0,
+            new_ctr: 0,
+            size: spec.size,
+            imix_pos: 0,
+            rate: split(spec.rate),
+            t0: None,
+            paced: 0,
+            remaining: (spec.count > 0).then(|| split(spec.count)),
+            ip_id: 0,
+            rng: Rng(spec.seed ^ ((port as u64) << 48) ^ q.wrapping_mul(0x2545_f491_4f6c_dd1d)),
+            pool,
+            stats,
+            transform,
+        })
+    }
+
+    /// The tuple of flow `i` (established flows are `0..flows`).
+    pub fn flow_tuple(&self, i: u64) -> FlowTuple {
+        self.layout.tuple(i)
+    }
+
+    /// The flows this queue draws its established traffic from.
+    pub fn local_flows(&self) -> std::ops::Range<u64> {
+        self.first..self.first + self.n_local
+    }
+
+    #[inline]
+    fn pick(&mut self) -> u64 {
+        if self.new_all || self.rng.next() < self.new_thresh {
+            let c = self.new_ctr;
+            self.new_ctr += 1;
+            return match self.layout.family {
+                GenFamily::Mixed => {
+                    let base = self.flows + self.flows % 2;
+                    base + 2 * ((c / 2) * self.nb_queues + self.queue) + (c & 1)
+                }
+                _ => self.flows + c * self.nb_queues + self.queue,
+            };
+        }
+        let k = if self.cdf.is_empty() {
+            self.rng.below(self.n_local)
+        } else {
+            let u = self.rng.unit();
+            (self.cdf.partition_point(|&c| c <= u) as u64).min(self.n_local - 1)
+        };
+        self.first + k
+    }
+
+    #[inline]
+    fn next_size(&mut self) -> usize {
+        match self.size {
+            GenSize::Fixed(n) => n,
+            GenSize::Imix => {
+                let n = IMIX[self.imix_pos];
+                self.imix_pos = (self.imix_pos + 1) % IMIX.len();
+                n
+            }
+        }
+    }
+}
+
+/// Normalized cumulative Zipf weights `1/(k+1)^s`, the last entry exactly 1.
+fn zipf_cdf(n: u64, s: f64) -> Vec<f64> {
+    let mut cdf = Vec::with_capacity(n as usize);
+    let mut acc = 0.0;
+    for k in 0..n {
+        acc += ((k + 1) as f64).powf(-s);
+        cdf.push(acc);
+    }
+    for c in cdf.iter_mut() {
+        *c /= acc;
+    }
+    if let Some(last) = cdf.last_mut() {
+        *last = 1.0;
+    }
+    cdf
+}
+
+/// Buffer length of a `frame`-byte frame (FCS excluded), at least the headers.
+fn frame_len(frame: usize, family: Family, proto: u8) -> usize {
+    let l3 = match family {
+        Family::V4 => IPV4_LEN,
+        Family::V6 => IPV6_LEN,
+    };
+    let l4 = if proto == PROTO_TCP { TCP_LEN } else { UDP_LEN };
+    (frame.saturating_sub(FCS_LEN)).max(ETH_LEN + l3 + l4)
+}
+
+/// RFC 1071 one's-complement sum of 16-bit words (odd byte padded with 0).
+fn sum16(mut acc: u32, data: &[u8]) -> u32 {
+    let mut it = data.chunks_exact(2);
+    for w in &mut it {
+        acc += u32::from(u16::from_be_bytes([w[0], w[1]]));
+    }
+    if let [b] = it.remainder() {
+        acc += u32::from(*b) << 8;
+    }
+    acc
+}
+
+fn fold(mut acc: u32) -> u16 {
+    while acc > 0xffff {
+        acc = (acc & 0xffff) + (acc >> 16);
+    }
+    acc as u16
+}
+
+/// Write an Ethernet II + IPv4/IPv6 + UDP/TCP frame for `t` filling all of
+/// `d`; the payload is zeros.
+fn build_frame(d: &mut [u8], dst_mac: &Mac, t: &FlowTuple, ip_id: u16) {
+    d.fill(0);
+    d[0..6].copy_from_slice(dst_mac);
+    d[6..12].copy_from_slice(&GEN_SRC_MAC);
+    let l4_len = match t.family {
+        Family::V4 => d.len() - ETH_LEN - IPV4_LEN,
+        Family::V6 => d.len() - ETH_LEN - IPV6_LEN,
+    };
+    let (l4, pseudo) = match t.family {
+        Family::V4 => {
+            d[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+            let (src, dst) = ((t.src as u32).to_be_bytes(), (t.dst as u32).to_be_bytes());
+            let ip = &mut d[ETH_LEN..ETH_LEN + IPV4_LEN];
+            ip[0] = 0x45;
+            ip[2..4].copy_from_slice(&((IPV4_LEN + l4_len) as u16).to_be_bytes());
+            ip[4..6].copy_from_slice(&ip_id.to_be_bytes());
+            ip[6] = 0x40; // DF
+            ip[8] = 64;
+            ip[9] = t.proto;
+            ip[12..16].copy_from_slice(&src);
+            ip[16..20].copy_from_slice(&dst);
+            // RFC 791 3.1: the one's complement of the one's complement sum
+            // of the header's 16-bit words, computed with the field zero.
+            let c = !fold(sum16(0, ip));
+            ip[10..12].copy_from_slice(&c.to_be_bytes());
+            // RFC 768 / RFC 793 pseudo header: src, dst, zero, proto, length.
+            let mut p = sum16(0, &src);
+            p = sum16(p, &dst);
+            p += u32::from(t.proto) + l4_len as u32;
+            (ETH_LEN + IPV4_LEN, p)
+        }
+        Family::V6 => {
+            d[12..14].copy_from_slice(&0x86ddu16.to_be_bytes());
+            let (src, dst) = (t.src.to_be_bytes(), t.dst.to_be_bytes());
+            let ip = &mut d[ETH_LEN..ETH_LEN + IPV6_LEN];
+            ip[0] = 0x60;
+            ip[4..6].copy_from_slice(&(l4_len as u16).to_be_bytes());
+            ip[6] = t.proto;
+            ip[7] = 64;
+            ip[8..24].copy_from_slice(&src);
+            ip[24..40].copy_from_slice(&dst);
+            // RFC 8200 8.1 pseudo header: src, dst, upper-layer length, next header.
+            let mut p = sum16(0, &src);
+            p = sum16(p, &dst);
+            p += u32::from(t.proto) + l4_len as u32;
+            (ETH_LEN + IPV6_LEN, p)
+        }
+    };
+    let seg = &mut d[l4..];
+    seg[0..2].copy_from_slice(&t.sport.to_be_bytes());
+    seg[2..4].copy_from_slice(&t.dport.to_be_bytes());
+    let (hdr, csum_at) = if t.proto == PROTO_TCP {
+        seg[12] = 0x50; // data offset 5
+        seg[13] = 0x10; // ACK
+        seg[14..16].copy_from_slice(&0xffffu16.to_be_bytes());
+        (TCP_LEN, 16)
+    } else {
+        seg[4..6].copy_from_slice(&(l4_len as u16).to_be_bytes());
+        (UDP_LEN, 6)
+    };
+    // The payload is zeros and adds nothing to the sum: sum the header only.
+    let mut c = !fold(sum16(pseudo, &seg[..hdr]));
+    if c == 0 && t.proto == PROTO_UDP {
+        c = 0xffff; // RFC 768: a computed zero is sent as all ones
+    }
+    seg[csum_at..csum_at + 2].copy_from_slice(&c.to_be_bytes());
+}
+
+impl RxQueue<PooledBuf> for GenRx {
+    fn rx_burst(&mut self, out: &mut Burst<PooledBuf>, max: usize) -> usize {
+        let mut want = max.min(out.room()) as u64;
+        if let Some(rem) = self.remaining {
+            want = want.min(rem);
+        }
+        if want == 0 {
+            return 0;
+        }
+        if self.rate > 0 {
+            let now = Instant::now();
+            let t0 = *self.t0.get_or_insert(now);
+            let due = now.duration_since(t0).as_nanos() * self.rate as u128 / 1_000_000_000;
+            want = want.min((due as u64).saturating_sub(self.paced));
+        }
+        let (mut made, mut got, mut bytes) = (0u64, 0usize, 0u64);
+        while made < want {
+            let Some(mut b) = self.pool.alloc() else {
+                self.stats.add_rx_nombuf(1);
+                break;
+            };
+            made += 1;
+            let i = self.pick();
+            let t = self.layout.tuple(i);
+            let frame = self.next_size();
+            let len = frame_len(frame, t.family, t.proto);
+            let Some(d) = b.append(len) else {
+                // Sizes are checked against the pool at build.
+                self.stats.add_imissed(1);
+                continue;
+            };
+            build_frame(d, &self.dst_mac, &t, self.ip_id);
+            self.ip_id = self.ip_id.wrapping_add(1);
+            b.set_port(self.port);
+            if let Some(f) = self.transform.as_mut() {
+                if !f(&mut b) {
+                    self.stats.add_imissed(1);
+                    continue;
+                }
+            }
+            bytes += b.len() as u64;
+            let _ = out.push(b);
+            got += 1;
+        }
+        self.paced += made;
+        if let Some(rem) = self.remaining.as_mut() {
+            *rem -= made;
+        }
+        self.stats.add_rx(got as u64, bytes);
+        got
+    }
+
+    fn is_done(&self) -> bool {
+        self.remaining == Some(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::port::vdev::{parse_vdev, VdevKind};
+    use std::collections::{HashMap, HashSet};
+
+    fn spec(s: &str) -> GenSpec {
+        match parse_vdev(s).unwrap().kind {
+            VdevKind::Gen(g) => g,
+            _ => unreachable!(),
+        }
+    }
+
+    fn queue(s: &str, q: usize, nq: usize, pool: &Pool) -> GenRx {
+        GenRx::new(
+            0,
+            [2, 0, 0, 0, 0, 9],
+            &spec(s),
+            q,
+            nq,
+            pool.clone(),
+            Arc::new(QueueStats::default()),
+            None,
+        )
+        .unwrap()
+    }
+
+    /// Parse a generated frame back into its tuple, checking every checksum.
+    fn parse(d: &[u8]) -> FlowTuple {
+        let ethertype = u16::from_be_bytes([d[12], d[13]]);
+        let (family, src, dst, proto, l4, pseudo) = match ethertype {
+            0x0800 => {
+                let ip = &d[14..34];
+                assert_eq!(ip[0], 0x45);
+                assert_eq!(fold(sum16(0, ip)), 0xffff, "IPv4 header checksum");
+                assert_eq!(u16::from_be_bytes([ip[2], ip[3]]) as usize, d.len() - 14);
+                let mut p = sum16(0, &ip[12..20]);
+                p += u32::from(ip[9]) + (d.len() - 34) as u32;
+                let a = |o: usize| u32::from_be_bytes([ip[o], ip[o + 1], ip[o + 2], ip[o + 3]]);
+                (Family::V4, a(12) as u128, a(16) as u128, ip[9], 34, p)
+            }
+            0x86dd => {
+                let ip = &d[14..54];
+                assert_eq!(ip[0] >> 4, 6);
+                assert_eq!(u16::from_be_bytes([ip[4], ip[5]]) as usize, d.len() - 54);
+                let mut p = sum16(0, &ip[8..40]);
+                p += u32::from(ip[6]) + (d.len() - 54) as u32;
+                let a = |o: usize| u128::from_be_bytes(ip[o..o + 16].try_into().unwrap());
+                (Family::V6, a(8), a(24), ip[6], 54, p)
+            }
+            e => panic!("ethertype {e:#x}"),
+        };
+        let seg = &d[l4..];
+        assert_eq!(fold(sum16(pseudo, seg)), 0xffff, "L4 checksum");
+        FlowTuple {
+            family,
+            src,
+            dst,
+            sport: u16::from_be_bytes([seg[0], seg[1]]),
+            dport: u16::from_be_bytes([seg[2], seg[3]]),
+            proto,
+        }
+    }
+
+    fn run(g: &mut GenRx, n: usize, mut f: impl FnMut(&PooledBuf)) {
+        let mut b = Burst::new();
+        let mut seen = 0;
+        while seen < n {
+            let got = g.rx_burst(&mut b, (n - seen).min(MAX));
+            assert!(got > 0);
+            seen += got;
+            b.iter().for_each(&mut f);
+            b.clear();
+        }
+    }
+    const MAX: usize = crate::port::MAX_BURST;
+
+    #[test]
+    fn flow_count_and_checksums() {
+        let pool = Pool::with_defaults(64);
+        let mut g = queue("gen0,flows=1000,seed=7", 0, 1, &pool);
+        let mut flows = HashSet::new();
+        run(&mut g, 100_000, |p| {
+            assert_eq!(p.len(), 60);
+            assert_eq!(&p.data()[0..6], &[2, 0, 0, 0, 0, 9]);
+            flows.insert(parse(p.data()));
+        });
+        assert_eq!(flows.len(), 1000);
+        let want: HashSet<FlowTuple> = (0..1000).map(|i| g.flow_tuple(i)).collect();
+        assert_eq!(flows, want);
+        let t = g.flow_tuple(0);
+        assert_eq!(
+            Prefix::new(Family::V4, t.src, 16).to_string(),
+            "10.0.0.0/16"
+        );
+        assert_eq!(
+            Prefix::new(Family::V4, t.dst, 16).to_string(),
+            "10.1.0.0/16"
+        );
+        assert_eq!((t.proto, t.dport), (17, 9));
+        assert_eq!(pool.in_use(), 0);
+    }
+
+    #[test]
+    fn new_flow_share() {
+        let pool = Pool::with_defaults(64);
+        let mut g = queue(
+            "gen0,flows=500,new_flow_pct=20,proto=tcp,seed=3",
+            0,
+            1,
+            &pool,
+        );
+        let est: HashSet<FlowTuple> = (0..500).map(|i| g.flow_tuple(i)).collect();
+        let mut new = HashSet::new();
+        let mut n_new = 0;
+        run(&mut g, 100_000, |p| {
+            let t = parse(p.data());
+            assert_eq!(t.proto, 6);
+            if !est.contains(&t) {
+                n_new += 1;
+                assert!(new.insert(t), "a new flow repeated");
+            }
+        });
+        let share = n_new as f64 / 100_000.0;
+        assert!((share - 0.20).abs() < 0.01, "new-flow share {share}");
+    }
+
+    #[test]
+    fn imix_mix() {
+        let pool = Pool::with_defaults(64);
+        let mut g = queue("gen0,size=imix", 0, 1, &pool);
+        let mut by_len: HashMap<usize, usize> = HashMap::new();
+        run(&mut g, 1200, |p| {
+            parse(p.data());
+            *by_len.entry(p.len()).or_default() += 1;
+        });
+        assert_eq!(by_len, HashMap::from([(60, 700), (590, 400), (1514, 100)]));
+        // Minimum sizes: IPv6/TCP headers do not fit 60 bytes.
+        let mut g = queue("gen0,family=ipv6,proto=tcp,size=64", 0, 1, &pool);
+        run(&mut g, 10, |p| {
+            assert_eq!(p.len(), 74);
+            parse(p.data());
+        });
+        let mut g = queue("gen0,size=1000", 0, 1, &pool);
+        run(&mut g, 10, |p| assert_eq!(p.len(), 996));
+    }
+
+    #[test]
+    fn zipf_skew() {
+        let pool = Pool::with_defaults(64);
+        let mut g = queue("gen0,flows=1000,dist=zipf,zipf_s=1.1,seed=11", 0, 1, &pool);
+        let mut count: HashMap<FlowTuple, usize> = HashMap::new();
+        let n = 100_000;
+        run(&mut g, n, |p| {
+            *count.entry(parse(p.data())).or_default() += 1
+        });
+        let h: f64 = (1..=1000).map(|k| (k as f64).powf(-1.1)).sum();
+        for rank in [0u64, 1, 9] {
+            let want = ((rank + 1) as f64).powf(-1.1) / h;
+            let got = count[&g.flow_tuple(rank)] as f64 / n as f64;
+            assert!(
+                (got - want).abs() < want * 0.1,
+                "rank {rank}: {got} vs {want}"
+            );
+        }
+        // The top 10 % of flows carry most packets (uniform would give 10 %).
+        let top: usize = (0..100)
+            .map(|i| count.get(&g.flow_tuple(i)).copied().unwrap_or(0))
+            .sum();
+        assert!(
+            top as f64 / n as f64 > 0.6,
+            "top share {}",
+            top as f64 / n as f64
+        );
+    }
+
+    #[test]
+    fn mixed_families_and_prefixes() {
+        let pool = Pool::with_defaults(64);
+        let mut g = queue(
+            "gen0,family=mixed,flows=64,src=192.0.2.0/24,dst6=2001:db8::/64,new_flow_pct=50",
+            0,
+            1,
+            &pool,
+        );
+        let (src4, dst6): (Prefix, Prefix) = (
+            "192.0.2.0/24".parse().unwrap(),
+            "2001:db8::/64".parse().unwrap(),
+        );
+        let (mut v4, mut v6) = (0, 0);
+        run(&mut g, 4000, |p| {
+            let t = parse(p.data());
+            match t.family {
+                Family::V4 => {
+                    v4 += 1;
+                    assert!(src4.contains(t.src));
+                    assert_ne!(t.src, src4.addr, "network address skipped");
+                }
+                Family::V6 => {
+                    v6 += 1;
+                    assert!(dst6.contains(t.dst));
+                }
+            }
+        });
+        assert!(v4 > 1600 && v6 > 1600, "v4 {v4} v6 {v6}");
+    }
+
+    #[test]
+    fn queues_share_flows_and_count() {
+        let pool = Pool::with_defaults(256);
+        let s = "gen0,flows=100,count=1001";
+        let mut all = HashSet::new();
+        let mut total = 0;
+        for q in 0..3 {
+            let mut g = queue(s, q, 3, &pool);
+            let local = g.local_flows();
+            let mut b = Burst::new();
+            while !g.is_done() {
+                total += g.rx_burst(&mut b, 32);
+                for p in b.drain() {
+                    let t = parse(p.data());
+                    assert!(local.clone().any(|i| g.flow_tuple(i) == t));
+                    all.insert(t);
+                }
+            }
+            assert_eq!(g.rx_burst(&mut b, 32), 0, "done stays done");
+        }
+        assert_eq!(total, 1001);
+        assert_eq!(all.len(), 100);
+        assert_eq!(pool.in_use(), 0);
+    }
+
+    #[test]
+    fn new_flows_distinct_across_queues() {
+        let pool = Pool::with_defaults(64);
+        let mut seen = HashSet::new();
+        for q in 0..2 {
+            let mut g = queue("gen0,flows=10,new_flow_pct=100,family=mixed", q, 2, &pool);
+            run(&mut g, 2000, |p| assert!(seen.insert(parse(p.data()))));
+        }
+    }
+
+    #[test]
+    fn pacing_is_per_burst() {
+        let pool = Pool::with_defaults(64);
+        let mut g = queue("gen0,rate=1", 0, 1, &pool);
+        let mut b = Burst::new();
+        let n: usize = (0..3).map(|_| g.rx_burst(&mut b, 32)).sum();
+        // One packet per second: three immediate bursts cannot get 32 each.
+        assert!(n <= 2, "{n}");
+    }
+
+    #[test]
+    fn transform_hook_and_errors() {
+        let pool = Pool::with_defaults(64);
+        let mut k = 0u32;
+        let tf: GenTransform = Box::new(move |b: &mut HeapBuf| {
+            k += 1;
+            if k & 1 == 0 {
+                return false;
+            }
+            b.prepend(4).unwrap()[..4].copy_from_slice(&k.to_be_bytes());
+            true
+        });
+        let st = Arc::new(QueueStats::default());
+        let mut g = GenRx::new(
+            0,
+            [0; 6],
+            &spec("gen0,count=10"),
+            0,
+            1,
+            pool.clone(),
+            st.clone(),
+            Some(tf),
+        )
+        .unwrap();
+        let mut b = Burst::new();
+        assert_eq!(g.rx_burst(&mut b, 32), 5);
+        let tags: Vec<u32> = b
+            .iter()
+            .map(|p| u32::from_be_bytes(p.data()[..4].try_into().unwrap()))
+            .collect();
+        assert_eq!(tags, vec![1, 3, 5, 7, 9]);
+        assert!(g.is_done());
+        assert_eq!(st.snapshot().imissed, 5);
+        b.clear();
+        assert_eq!(pool.in_use(), 0);
+
+        let e = GenRx::new(
+            0,
+            [0; 6],
+            &spec("gen0,src=10.0.0.1/32,dst=10.0.0.2/32,flows=70000"),
+            0,
+            1,
+            pool.clone(),
+            st.clone(),
+            None,
+        )
+        .err()
+        .unwrap();
+        assert!(
+            matches!(e, GenError::TooManyFlows { cap: 64512, .. }),
+            "{e}"
+        );
+        let small = Pool::new(4, 1024, 128);
+        let e = GenRx::new(0, [0; 6], &spec("gen0,size=imix"), 0, 1, small, st, None)
+            .err()
+            .unwrap();
+        assert!(matches!(e, GenError::TooBig { .. }), "{e}");
+    }
+}
