@@ -120,6 +120,8 @@ pub enum MgmtError {
     NoSuchSa,
     #[error("invalid SA: {0}")]
     BadSa(&'static str),
+    #[error("invalid SA: {0}")]
+    BadSaSpec(String),
     #[error("table full: {0}")]
     Full(&'static str),
     #[error("no such route")]
@@ -334,7 +336,7 @@ impl Mgmt {
                 sa.counters.packets.load(Ordering::Relaxed),
                 sa.counters.bytes.load(Ordering::Relaxed),
                 sa.counters.errors.load(Ordering::Relaxed),
-                sa.seq.load(Ordering::Relaxed),
+                sa.seq.peek().saturating_sub(1),
             ),
             None => (0, 0, 0, 0),
         };
@@ -589,7 +591,7 @@ impl Mgmt {
             return Err(MgmtError::BadSa("IPv4 SA with an IPv6 address"));
         }
         let key = (spec.spi, spec.dst, spec.family);
-        let sa = Sa::new(spec.clone());
+        let mut seq = None;
         if self.sas.contains_key(&key) {
             if !update {
                 return Err(MgmtError::SaExists {
@@ -597,11 +599,24 @@ impl Mgmt {
                     dst: crate::ip::addr_to_ip(spec.family, spec.dst).to_string(),
                 });
             }
-            // Keep the sequence number: an update must never make an IV repeat.
+            // Keep the sequence counter itself: workers may still reserve from the
+            // old object until it is killed, and an IV must never repeat.
             let old = &self.sas[&key];
             if let Some(o) = self.engine.sas.get_writer(old.handle) {
-                sa.seq.store(o.seq.load(Ordering::Acquire), Ordering::Relaxed);
+                seq = Some(if o.spec.esn == spec.esn {
+                    o.seq.clone()
+                } else {
+                    // Same key, new counter width: continue past every number used.
+                    Arc::new(crate::esp::SeqCounter::starting_at(spec.esn, o.seq.peek().max(1)))
+                });
             }
+        }
+        let sa = match seq {
+            Some(seq) => Sa::with_seq(spec.clone(), seq),
+            None => Sa::new(spec.clone()),
+        }
+        .map_err(|e| MgmtError::BadSaSpec(e.to_string()))?;
+        if self.sas.contains_key(&key) {
             self.prep_sa_unlink(key, plan);
         }
         let handle = self.engine.sas.insert(sa).map_err(|_| MgmtError::Full("SAs"))?;

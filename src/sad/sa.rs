@@ -2,10 +2,11 @@
 //! through [`lcore::Slots`] handles.
 
 use super::spec::SaSpec;
+use crate::esp::{EspSa, InboundState, SaError, SeqCounter};
 use crate::ip::{Addr, Family};
 use crate::spd::{Mode, Template};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// Per-SA traffic counters, updated once per burst per SA.
@@ -16,45 +17,79 @@ pub struct SaCounters {
     pub errors: AtomicU64,
 }
 
+/// Expiry bits in [`Sa::expired`].
+pub const EXPIRE_SOFT: u8 = 1;
+pub const EXPIRE_HARD: u8 = 2;
+
 /// An SA in the SAD.
-#[derive(Debug)]
 pub struct Sa {
     pub spec: SaSpec,
     pub added: Instant,
+    /// The keyed ESP transform and prebuilt outer header.
+    pub esp: EspSa,
+    /// Outbound sequence numbers, reserved per burst (one atomic add per SA per
+    /// burst). Shared with the object an update replaces, so no number repeats.
+    pub seq: Arc<SeqCounter>,
+    /// Inbound replay window and counters, locked once per SA per burst.
+    pub inbound: Mutex<InboundState>,
     pub counters: SaCounters,
-    /// Outbound sequence number: the last one handed out (RFC 4303: starts at 1).
-    pub seq: AtomicU64,
-    /// Set by the first worker that reported a soft/hard expiry, so it is reported once.
-    pub expire_reported: AtomicU64,
-    /// Per-SA inbound state (anti-replay window), locked once per burst, not per packet.
-    pub inbound: Mutex<SaInbound>,
+    /// Which expiries a worker already reported (so each is reported once).
+    pub expired: AtomicU8,
 }
 
-/// Inbound per-SA state. Filled by the ESP layer.
-#[derive(Debug, Default)]
-pub struct SaInbound {
-    /// Highest sequence number accepted so far (the replay window lives in `esp`).
-    pub last_seq: u64,
+impl std::fmt::Debug for Sa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sa").field("spi", &self.spec.spi).field("dst", &self.spec.dst).finish()
+    }
 }
 
 impl Sa {
-    pub fn new(spec: SaSpec) -> Sa {
-        Sa {
-            spec,
-            added: Instant::now(),
-            counters: SaCounters::default(),
-            seq: AtomicU64::new(0),
-            expire_reported: AtomicU64::new(0),
-            inbound: Mutex::new(SaInbound::default()),
-        }
+    pub fn new(spec: SaSpec) -> Result<Sa, SaError> {
+        let seq = Arc::new(SeqCounter::new(spec.esn));
+        Self::with_seq(spec, seq)
     }
 
-    /// Account one burst of traffic; returns the totals after it.
+    /// An SA that continues `seq` (an update replaces the object, not the counter).
+    pub fn with_seq(spec: SaSpec, seq: Arc<SeqCounter>) -> Result<Sa, SaError> {
+        let esp = EspSa::new(&spec)?;
+        let inbound = Mutex::new(InboundState::new(&esp));
+        Ok(Sa {
+            seq,
+            spec,
+            added: Instant::now(),
+            esp,
+            inbound,
+            counters: SaCounters::default(),
+            expired: AtomicU8::new(0),
+        })
+    }
+
+    /// Account one burst of traffic; returns which expiry (if any) this burst
+    /// crossed for the first time: `EXPIRE_HARD`, `EXPIRE_SOFT` or 0.
     #[inline]
-    pub fn account(&self, packets: u64, bytes: u64) -> (u64, u64) {
+    pub fn account(&self, packets: u64, bytes: u64) -> u8 {
         let p = self.counters.packets.fetch_add(packets, Ordering::Relaxed) + packets;
         let b = self.counters.bytes.fetch_add(bytes, Ordering::Relaxed) + bytes;
-        (p, b)
+        let lt = &self.spec.lifetime;
+        let over = |limit: u64, v: u64| limit != 0 && v >= limit;
+        let want = if over(lt.hard_packets, p) || over(lt.hard_bytes, b) {
+            EXPIRE_HARD | EXPIRE_SOFT
+        } else if over(lt.soft_packets, p) || over(lt.soft_bytes, b) {
+            EXPIRE_SOFT
+        } else {
+            return 0;
+        };
+        let had = self.expired.load(Ordering::Relaxed);
+        if had & want == want {
+            return 0;
+        }
+        let had = self.expired.fetch_or(want, Ordering::Relaxed);
+        let new = want & !had;
+        if new & EXPIRE_HARD != 0 {
+            EXPIRE_HARD
+        } else {
+            new & EXPIRE_SOFT
+        }
     }
 
     /// Does this SA satisfy `t` for a flow between `src` and `dst` (transport mode
@@ -72,14 +107,14 @@ impl Sa {
         if t.reqid != 0 && t.reqid != s.reqid {
             return false;
         }
-        let (fam, ts, td) = match t.mode {
-            Mode::Tunnel => (t.family, t.src, t.dst),
-            Mode::Transport => (family, Some(src), Some(dst)),
-        };
         if t.spi.is_some() && t.mode == Mode::Tunnel && t.src.is_none() && t.dst.is_none() {
             // An SPI-bound template (ipsec-secgw `protect SPI`): the SA names its own endpoints.
             return true;
         }
+        let (fam, ts, td) = match t.mode {
+            Mode::Tunnel => (t.family, t.src, t.dst),
+            Mode::Transport => (family, Some(src), Some(dst)),
+        };
         fam == s.family && ts.is_none_or(|a| a == s.src) && td.is_none_or(|a| a == s.dst)
     }
 }
