@@ -15,6 +15,7 @@ pub mod config;
 pub mod datapath;
 pub mod esp;
 pub mod flow;
+pub mod gateway;
 pub mod ip;
 pub mod mgmt;
 pub mod port;

@@ -1,1 +1,546 @@
-//! datapath: see DESIGN.md; filled in by its issue.
+//! The lcore data path: one poll loop per worker, generic over the packet
+//! buffer and the port queues (monomorphized for software ports and DPDK).
+//!
+//! Per rx burst: parse and build flow keys -> decapsulate inbound ESP (SAD
+//! lookup, ICV, anti-replay; one lock per SA per burst) -> one flow-cache
+//! lookup for the whole burst -> act on each verdict (encapsulate, route,
+//! drop) -> stage per egress port. Per loop: tx bursts, a sweep step of the
+//! shard, one quiescent state. Every packet ends in exactly one counter:
+//! forwarded, or a drop reason.
+//!
+//! Owns: the worker loop and its counters. May not touch: tables (read-only
+//! through the engine), other workers' state.
+
+use crate::buf::PacketBuf;
+use crate::esp::{encapsulate, EspError};
+use crate::flow::{Bundle, FlowKey, Shard, Verdict};
+use crate::ip::{Dir, Family};
+use crate::mgmt::{Engine, WorkerEvent};
+use crate::port::{Burst, RxQueue, TxQueue, MAX_BURST};
+use crate::route::Mac;
+use crate::sad::sa::{EXPIRE_HARD, EXPIRE_SOFT};
+use crate::stats::{DropReason, LcoreCounters};
+use crate::wire::{self, WireError};
+use lcore::{Handle, Reader};
+use std::sync::Arc;
+
+/// EtherTypes.
+const ETH_P_IPV4: u16 = 0x0800;
+const ETH_P_IPV6: u16 = 0x86dd;
+
+/// What the data path knows of a port.
+#[derive(Clone, Debug)]
+pub struct PortConf {
+    pub id: u16,
+    /// Source MAC of frames sent from this port.
+    pub mac: Mac,
+    /// Protected (inside) port: arrivals are outbound traffic. Unprotected
+    /// (`-u`) ports carry ESP: arrivals are inbound traffic.
+    pub protected: bool,
+    /// Destination MAC when the neighbor table has none for the next hop.
+    pub default_peer: Mac,
+}
+
+/// The default peer MAC of a port without a `neigh` entry: locally
+/// administered `02:00:00:00:00:PP`.
+pub fn default_peer_mac(port: u16) -> Mac {
+    let [hi, lo] = port.to_be_bytes();
+    [0x02, 0, 0, 0, hi, lo]
+}
+
+/// Sweep steps per loop iteration (each validates one cache way).
+pub const SWEEP_PER_LOOP: usize = 8;
+
+/// What happens to one packet of a burst.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Act {
+    Drop(DropReason),
+    /// Waiting for its flow-cache result, at this index of the key list.
+    Lookup(u16),
+    /// Inbound ESP waiting for decapsulation.
+    Esp,
+    Tx(u16),
+}
+
+/// Distinct SAs of one burst with their packet/byte totals and the next
+/// sequence number to hand out (outbound).
+struct SaBurst {
+    n: usize,
+    handle: [Handle; MAX_BURST],
+    count: [u32; MAX_BURST],
+    bytes: [u64; MAX_BURST],
+    next_seq: [u64; MAX_BURST],
+    exhausted: [bool; MAX_BURST],
+}
+
+impl SaBurst {
+    fn new() -> SaBurst {
+        SaBurst {
+            n: 0,
+            handle: [Handle::default(); MAX_BURST],
+            count: [0; MAX_BURST],
+            bytes: [0; MAX_BURST],
+            next_seq: [0; MAX_BURST],
+            exhausted: [false; MAX_BURST],
+        }
+    }
+    fn clear(&mut self) {
+        self.n = 0;
+    }
+    fn slot(&mut self, h: Handle) -> usize {
+        if let Some(i) = self.handle[..self.n].iter().position(|x| *x == h) {
+            return i;
+        }
+        let i = self.n;
+        self.n += 1;
+        self.handle[i] = h;
+        self.count[i] = 0;
+        self.bytes[i] = 0;
+        self.exhausted[i] = false;
+        i
+    }
+}
+
+/// One worker lcore: its queues, its flow-cache shard, its counters.
+pub struct Lcore<B: PacketBuf, R: RxQueue<B>, T: TxQueue<B>> {
+    pub id: usize,
+    engine: Arc<Engine>,
+    reader: Reader,
+    pub shard: Shard,
+    rx: Vec<(u16, R)>,
+    tx: Vec<Option<T>>,
+    staged: Vec<Burst<B>>,
+    ports: Arc<[PortConf]>,
+    pub counters: LcoreCounters,
+    // Scratch, allocated once.
+    burst: Burst<B>,
+    acts: [Act; MAX_BURST],
+    l2len: [u16; MAX_BURST],
+    esp_sa: [Handle; MAX_BURST],
+    secpath: [Option<Handle>; MAX_BURST],
+    keys: Vec<FlowKey>,
+    bundles: Vec<Bundle>,
+    sab: SaBurst,
+}
+
+impl<B: PacketBuf, R: RxQueue<B>, T: TxQueue<B>> Lcore<B, R, T> {
+    /// A worker polling `rx` (port id, queue) and sending on `tx[port]`.
+    pub fn new(
+        id: usize,
+        engine: Arc<Engine>,
+        shard: Shard,
+        rx: Vec<(u16, R)>,
+        tx: Vec<Option<T>>,
+        ports: Arc<[PortConf]>,
+    ) -> Self {
+        let reader = engine.domain.register(id);
+        let nports = ports.len().max(tx.len());
+        Lcore {
+            id,
+            engine,
+            reader,
+            shard,
+            rx,
+            tx,
+            staged: (0..nports).map(|_| Burst::new()).collect(),
+            ports,
+            counters: LcoreCounters::default(),
+            burst: Burst::new(),
+            acts: [Act::Drop(DropReason::Other); MAX_BURST],
+            l2len: [0; MAX_BURST],
+            esp_sa: [Handle::default(); MAX_BURST],
+            secpath: [None; MAX_BURST],
+            keys: Vec::with_capacity(MAX_BURST),
+            bundles: vec![Bundle::default(); MAX_BURST],
+            sab: SaBurst::new(),
+        }
+    }
+
+    /// Start reading shared state (before the loop).
+    pub fn online(&mut self) {
+        self.reader.online();
+    }
+
+    /// Stop reading shared state (idle, or stopping): mgmt no longer waits for us.
+    pub fn offline(&mut self) {
+        self.reader.offline();
+    }
+
+    /// Have all rx queues finished (pcap replayed to its end, generator count reached)?
+    pub fn rx_done(&self) -> bool {
+        self.rx.iter().all(|(_, q)| q.is_done())
+    }
+
+    /// One loop iteration: poll every rx queue once, send, sweep, report a
+    /// quiescent state. Returns the packets received.
+    pub fn poll_once(&mut self, now_ms: u64) -> usize {
+        let mut got = 0;
+        for qi in 0..self.rx.len() {
+            let port = self.rx[qi].0;
+            let mut burst = std::mem::take(&mut self.burst);
+            let n = self.rx[qi].1.rx_burst(&mut burst, MAX_BURST);
+            if n > 0 {
+                got += n;
+                self.process(port, &mut burst);
+            }
+            self.burst = burst;
+        }
+        self.flush_tx();
+        self.shard.sweep(&self.engine, SWEEP_PER_LOOP, now_ms);
+        self.counters.loops += 1;
+        if got > 0 {
+            self.counters.busy_loops += 1;
+        }
+        self.reader.quiescent();
+        got
+    }
+
+    /// Send what is staged; what a port refuses is freed and counted.
+    pub fn flush_tx(&mut self) {
+        for p in 0..self.staged.len() {
+            if self.staged[p].is_empty() {
+                continue;
+            }
+            let Some(Some(q)) = self.tx.get_mut(p) else {
+                // No tx queue for this port on this lcore: count, free.
+                let n = self.staged[p].len() as u64;
+                self.counters.drops[DropReason::TxFull as usize] += n;
+                self.counters.forwarded -= n;
+                self.staged[p].clear();
+                continue;
+            };
+            let bytes: u64 = self.staged[p].iter().map(|b| b.len() as u64).sum();
+            let sent = q.tx_burst(&mut self.staged[p]);
+            let left = self.staged[p].len() as u64;
+            let left_bytes: u64 = self.staged[p].iter().map(|b| b.len() as u64).sum();
+            self.counters.tx_packets += sent as u64;
+            self.counters.tx_bytes += bytes - left_bytes;
+            if left > 0 {
+                self.counters.drops[DropReason::TxFull as usize] += left;
+                self.counters.forwarded -= left;
+                self.staged[p].clear();
+            }
+        }
+    }
+
+    /// Flush the tx queues' own buffers (shutdown).
+    pub fn flush_ports(&mut self) {
+        self.flush_tx();
+        for q in self.tx.iter_mut().flatten() {
+            q.flush();
+        }
+    }
+
+    fn process(&mut self, port: u16, burst: &mut Burst<B>) {
+        let n = burst.len();
+        let conf = self.ports.get(port as usize).cloned();
+        let protected = conf.as_ref().is_some_and(|c| c.protected);
+        self.counters.rx_packets += n as u64;
+        self.keys.clear();
+        let engine = self.engine.clone();
+        let dir = if protected { Dir::Out } else { Dir::In };
+
+        // 1. Parse and build keys; find inbound ESP SAs.
+        for (i, pkt) in burst.iter().enumerate() {
+            self.counters.rx_bytes += pkt.len() as u64;
+            self.secpath[i] = None;
+            self.acts[i] = match wire::flow_key(pkt.data(), dir, port) {
+                Err(e) => Act::Drop(wire_drop(e)),
+                Ok((k, p)) => {
+                    self.l2len[i] = p.l2_len;
+                    if p.is_fragment() {
+                        self.counters.fragments += 1;
+                    }
+                    match (protected, p.esp) {
+                        (false, Some(esp)) => match engine.sa_in(esp.spi, k.dst, k.family, &self.reader) {
+                            Some((h, _)) => {
+                                self.esp_sa[i] = h;
+                                Act::Esp
+                            }
+                            None => Act::Drop(DropReason::NoSa),
+                        },
+                        _ => {
+                            self.keys.push(k);
+                            Act::Lookup(self.keys.len() as u16 - 1)
+                        }
+                    }
+                }
+            };
+        }
+
+        // 2. Decapsulate, one lock per SA per burst.
+        if !protected {
+            self.decap(port, burst);
+        }
+
+        // 3. One flow-cache lookup for the burst.
+        let nk = self.keys.len();
+        if nk > 0 {
+            self.shard.lookup_burst(&engine, &self.reader, &self.keys, &mut self.bundles[..nk]);
+        }
+
+        // 4. Act on verdicts.
+        self.sab.clear();
+        if protected {
+            self.reserve_seqs(n);
+        }
+        for (i, pkt) in burst.iter_mut().enumerate() {
+            let Act::Lookup(ki) = self.acts[i] else { continue };
+            let b = self.bundles[ki as usize];
+            let key = self.keys[ki as usize];
+            self.acts[i] = match b.verdict {
+                Verdict::Protect => self.protect(pkt, &b, self.l2len[i] as usize),
+                Verdict::Bypass => self.forward(pkt, &b, self.secpath[i].is_none(), self.l2len[i] as usize),
+                Verdict::NeedEsp => match self.secpath[i] {
+                    None => Act::Drop(DropReason::NeedEsp),
+                    Some(h) if engine.secpath_ok(&b, &key, &[h], &self.reader) => {
+                        if b.routed {
+                            self.forward(pkt, &b, false, 0)
+                        } else {
+                            Act::Drop(DropReason::NoRoute)
+                        }
+                    }
+                    Some(_) => Act::Drop(DropReason::SecpathMismatch),
+                },
+                Verdict::PolicyBlock => Act::Drop(DropReason::PolicyBlock),
+                Verdict::DefaultBlock => Act::Drop(DropReason::DefaultBlock),
+                Verdict::Larval => Act::Drop(DropReason::Larval),
+                Verdict::NoRoute => Act::Drop(DropReason::NoRoute),
+            };
+        }
+        if protected {
+            self.account_out();
+        }
+
+        // 5. Stage or free; every packet ends in one counter.
+        for (i, pkt) in burst.drain().enumerate() {
+            match self.acts[i] {
+                Act::Tx(p) => {
+                    self.counters.forwarded += 1;
+                    let p = p as usize;
+                    if p >= self.staged.len() {
+                        self.counters.forwarded -= 1;
+                        self.counters.drops[DropReason::NoRoute as usize] += 1;
+                        continue;
+                    }
+                    if self.staged[p].is_full() {
+                        self.flush_tx();
+                    }
+                    if let Err(pkt) = self.staged[p].push(pkt) {
+                        drop(pkt);
+                        self.counters.forwarded -= 1;
+                        self.counters.drops[DropReason::TxFull as usize] += 1;
+                    }
+                }
+                Act::Drop(r) => self.counters.drops[r as usize] += 1,
+                Act::Lookup(_) | Act::Esp => self.counters.drops[DropReason::Other as usize] += 1,
+            }
+        }
+    }
+
+    fn decap(&mut self, port: u16, burst: &mut Burst<B>) {
+        let n = burst.len();
+        let engine = self.engine.clone();
+        let pkts = burst.as_mut_slice();
+        for i in 0..n {
+            if self.acts[i] != Act::Esp {
+                continue;
+            }
+            let h = self.esp_sa[i];
+            let Some(sa) = engine.sas.get(h, &self.reader) else {
+                // Killed since the lookup a moment ago.
+                for j in i..n {
+                    if self.acts[j] == Act::Esp && self.esp_sa[j] == h {
+                        self.acts[j] = Act::Drop(DropReason::NoSa);
+                    }
+                }
+                continue;
+            };
+            let (mut pk, mut bytes, mut errors) = (0u64, 0u64, 0u64);
+            {
+                // Serialized per SA per burst (RSS normally keeps an SA on one lcore).
+                let mut st = match sa.inbound.lock() {
+                    Ok(g) => g,
+                    Err(p) => p.into_inner(),
+                };
+                for j in i..n {
+                    if self.acts[j] != Act::Esp || self.esp_sa[j] != h {
+                        continue;
+                    }
+                    let pkt = &mut pkts[j];
+                    pkt.adj(self.l2len[j] as usize);
+                    self.acts[j] = match st.decapsulate(&sa.esp, pkt) {
+                        Ok(d) => {
+                            pk += 1;
+                            bytes += d.len as u64;
+                            self.counters.decapsulated += 1;
+                            match wire::flow_key_l3(pkt.data(), Dir::In, port) {
+                                Ok((k, _)) => {
+                                    self.secpath[j] = Some(h);
+                                    self.l2len[j] = 0;
+                                    self.keys.push(k);
+                                    Act::Lookup(self.keys.len() as u16 - 1)
+                                }
+                                Err(_) => Act::Drop(DropReason::Malformed),
+                            }
+                        }
+                        Err(e) => {
+                            errors += 1;
+                            Act::Drop(esp_drop(e))
+                        }
+                    };
+                }
+            }
+            if errors > 0 {
+                sa.counters.errors.fetch_add(errors, std::sync::atomic::Ordering::Relaxed);
+            }
+            if pk > 0 {
+                self.report_expiry(h, sa.account(pk, bytes));
+            }
+        }
+    }
+
+    /// Reserve outbound sequence numbers: one atomic add per SA per burst.
+    fn reserve_seqs(&mut self, n: usize) {
+        for i in 0..n {
+            let Act::Lookup(ki) = self.acts[i] else { continue };
+            let b = &self.bundles[ki as usize];
+            if b.verdict != Verdict::Protect {
+                continue;
+            }
+            for h in b.sas() {
+                let s = self.sab.slot(*h);
+                self.sab.count[s] += 1;
+            }
+        }
+        for s in 0..self.sab.n {
+            let h = self.sab.handle[s];
+            match self.engine.sas.get(h, &self.reader).map(|sa| sa.seq.reserve(self.sab.count[s])) {
+                Some(Ok(first)) => self.sab.next_seq[s] = first,
+                Some(Err(_)) => {
+                    self.sab.exhausted[s] = true;
+                    self.engine.report(WorkerEvent::SaExpire { sa: h, hard: true });
+                }
+                None => self.sab.exhausted[s] = true,
+            }
+            self.sab.count[s] = 0;
+        }
+    }
+
+    fn account_out(&mut self) {
+        for s in 0..self.sab.n {
+            if self.sab.count[s] == 0 {
+                continue;
+            }
+            let h = self.sab.handle[s];
+            if let Some(sa) = self.engine.sas.get(h, &self.reader) {
+                let e = sa.account(self.sab.count[s] as u64, self.sab.bytes[s]);
+                self.report_expiry(h, e);
+            }
+        }
+    }
+
+    fn report_expiry(&self, h: Handle, e: u8) {
+        if e & EXPIRE_HARD != 0 {
+            self.engine.report(WorkerEvent::SaExpire { sa: h, hard: true });
+        } else if e & EXPIRE_SOFT != 0 {
+            self.engine.report(WorkerEvent::SaExpire { sa: h, hard: false });
+        }
+    }
+
+    /// Outbound protect: strip L2, decrement TTL, apply the SA chain, route.
+    fn protect(&mut self, pkt: &mut B, b: &Bundle, l2: usize) -> Act {
+        if !pkt.adj(l2) {
+            return Act::Drop(DropReason::Malformed);
+        }
+        if let Err(e) = decrement_ttl(pkt.data_mut()) {
+            return Act::Drop(wire_drop(e));
+        }
+        for h in b.sas() {
+            let s = self.sab.slot(*h);
+            if self.sab.exhausted[s] {
+                return Act::Drop(DropReason::SeqExhausted);
+            }
+            let Some(sa) = self.engine.sas.get(*h, &self.reader) else {
+                return Act::Drop(DropReason::NoSa);
+            };
+            let seq = self.sab.next_seq[s];
+            self.sab.next_seq[s] += 1;
+            if let Err(e) = encapsulate(&sa.esp, pkt, seq) {
+                return Act::Drop(esp_drop(e));
+            }
+            self.sab.count[s] += 1;
+            self.sab.bytes[s] += pkt.len() as u64;
+        }
+        self.counters.encapsulated += 1;
+        self.push_l2(pkt, b)
+    }
+
+    /// Route a packet as is (bypass, or decapsulated and accepted).
+    fn forward(&mut self, pkt: &mut B, b: &Bundle, strip: bool, l2: usize) -> Act {
+        if !b.routed {
+            return Act::Drop(DropReason::NoRoute);
+        }
+        if strip && !pkt.adj(l2) {
+            return Act::Drop(DropReason::Malformed);
+        }
+        if let Err(e) = decrement_ttl(pkt.data_mut()) {
+            return Act::Drop(wire_drop(e));
+        }
+        self.push_l2(pkt, b)
+    }
+
+    fn push_l2(&mut self, pkt: &mut B, b: &Bundle) -> Act {
+        let ty = match pkt.data().first().map(|v| v >> 4) {
+            Some(4) => ETH_P_IPV4,
+            Some(6) => ETH_P_IPV6,
+            _ => return Act::Drop(DropReason::Malformed),
+        };
+        let (src, peer) = match self.ports.get(b.port as usize) {
+            Some(c) => (c.mac, c.default_peer),
+            None => return Act::Drop(DropReason::NoRoute),
+        };
+        let dst = b.dst_mac.unwrap_or(peer);
+        match wire::ethernet::push_l2(pkt, src, dst, ty) {
+            Some(()) => {
+                pkt.set_port(b.port);
+                Act::Tx(b.port)
+            }
+            None => Act::Drop(DropReason::NoHeadroom),
+        }
+    }
+}
+
+fn decrement_ttl(l3: &mut [u8]) -> Result<u8, WireError> {
+    match l3.first().map(|v| v >> 4) {
+        Some(4) => wire::ipv4_decrement_ttl(l3),
+        Some(6) => wire::ipv6_decrement_hop_limit(l3),
+        _ => Err(WireError::BadVersion),
+    }
+}
+
+fn wire_drop(e: WireError) -> DropReason {
+    match e {
+        WireError::UnsupportedEthertype => DropReason::Unsupported,
+        WireError::TtlExceeded => DropReason::TtlExpired,
+        _ => DropReason::Malformed,
+    }
+}
+
+fn esp_drop(e: EspError) -> DropReason {
+    match e {
+        EspError::IcvFail => DropReason::IcvFail,
+        EspError::Replay(_) => DropReason::Replay,
+        EspError::NoHeadroom => DropReason::NoHeadroom,
+        _ => DropReason::EspMalformed,
+    }
+}
+
+/// Family of an IP packet from its version nibble.
+pub fn ip_family(l3: &[u8]) -> Option<Family> {
+    match l3.first().map(|v| v >> 4) {
+        Some(4) => Some(Family::V4),
+        Some(6) => Some(Family::V6),
+        _ => None,
+    }
+}

@@ -1,0 +1,386 @@
+//! The running gateway: ports, management core, worker lcores, statistics.
+//!
+//! [`Gateway::start`] builds everything and starts nothing until all of it
+//! was built (a bad device string or config line leaves nothing half-started);
+//! [`Gateway::run`] waits for the duration, a stop request or the end of
+//! finite inputs; [`Gateway::shutdown`] stops rx, drains, joins the workers,
+//! flushes the management core and returns the final statistics.
+
+use crate::buf::PacketBuf;
+use crate::config::{self, Command};
+use crate::datapath::{default_peer_mac, Lcore, PortConf};
+use crate::esp::EspSa;
+use crate::flow::{Shard, ShardStats};
+use crate::mgmt::{EngineConfig, Mgmt, MgmtCounters, MgmtError, MgmtHandle, Op, Reply, Strategy};
+use crate::port::{PooledBuf, Ports, PortsConfig, PortsHandle, SwRx, SwTx};
+use crate::sad::SaSpec;
+use crate::stats::LcoreCounters;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Everything the gateway needs to start.
+#[derive(Clone, Debug)]
+pub struct GatewayOpts {
+    /// Device strings, in port order.
+    pub vdevs: Vec<String>,
+    /// Worker lcores as (lcore id, cpu).
+    pub workers: Vec<(usize, usize)>,
+    /// Ports whose arrivals are inbound (ESP side), as a bit mask.
+    pub unprotected: u64,
+    /// Ports to use (bit mask); `None` = all.
+    pub portmask: Option<u64>,
+    pub strategy: Strategy,
+    /// Flow-cache capacity per lcore.
+    pub flows: usize,
+    /// Override every SA's replay window (`--replay-window`); 0 = off.
+    pub replay_window: Option<u32>,
+    /// Configuration text and its name (for error positions).
+    pub config: Option<(String, String)>,
+    /// Extra operations applied after the configuration (the demo's built-in one).
+    pub extra_ops: Vec<Op>,
+    pub pool_size: usize,
+}
+
+impl Default for GatewayOpts {
+    fn default() -> Self {
+        GatewayOpts {
+            vdevs: Vec::new(),
+            workers: vec![(1, 1)],
+            unprotected: 0,
+            portmask: None,
+            strategy: Strategy::Selective,
+            flows: 65536,
+            replay_window: None,
+            config: None,
+            extra_ops: Vec::new(),
+            pool_size: 8192,
+        }
+    }
+}
+
+/// Why the gateway did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("{0}")]
+    Config(#[from] config::ConfigError),
+    #[error("configuration: {line}: {err}")]
+    Apply { line: String, err: MgmtError },
+    #[error("{0}")]
+    Ports(#[from] crate::port::registry::PortError),
+    #[error("port mask 0x{0:x} selects no port")]
+    NoPorts(u64),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// What a worker publishes for the statistics reader (copied every few
+/// hundred loops with `try_lock`, so the data path never waits).
+#[derive(Clone, Debug, Default)]
+pub struct WorkerSnapshot {
+    pub lcore: usize,
+    pub counters: LcoreCounters,
+    pub cache: ShardStats,
+    pub cache_len: usize,
+    pub done: bool,
+}
+
+type Worker = Lcore<PooledBuf, SwRx, SwTx>;
+
+/// A started gateway.
+pub struct Gateway {
+    pub mgmt: MgmtHandle,
+    mgmt_join: Option<std::thread::JoinHandle<Mgmt>>,
+    workers: Option<lcore::Workers<WorkerSnapshot>>,
+    pub snapshots: Vec<Arc<Mutex<WorkerSnapshot>>>,
+    pub ports: PortsHandle,
+    pub port_confs: Arc<[PortConf]>,
+    done: Arc<AtomicUsize>,
+    nworkers: usize,
+    pub started: Instant,
+    pub engine: Arc<crate::mgmt::Engine>,
+}
+
+/// Convert a parsed command into a management operation (changes only).
+pub fn command_op(cmd: Command) -> Option<Op> {
+    Some(match cmd {
+        Command::PolicyAdd(p) => Op::PolicyAdd(p),
+        Command::PolicyUpdate(p) => Op::PolicyUpdate(p),
+        Command::PolicyDelete(id) => Op::PolicyDelete(id),
+        Command::PolicyFlush { dir, ptype } => Op::PolicyFlush { dir, ptype },
+        Command::PolicySetDefault(d, a) => Op::SetDefault(d, a),
+        Command::SaAdd(s) => Op::SaAdd(s),
+        Command::SaUpdate(s) => Op::SaUpdate(s),
+        Command::SaDelete { spi, dst, family } => Op::SaDelete { spi, dst, family },
+        Command::SaFlush => Op::SaFlush,
+        Command::RouteAdd(r) => Op::RouteAdd(r),
+        Command::RouteDel(p) => Op::RouteDel(p),
+        Command::NeighAdd(n) => Op::NeighAdd(n),
+        Command::NeighDel { port, addr } => Op::NeighDel { port, addr },
+        Command::PolicyGet(id) => Op::PolicyGet(id),
+        Command::PolicyCount => Op::PolicyCount,
+        Command::PolicyList { .. } => Op::PolicyList,
+        Command::SaGet { spi, dst, family } => Op::SaGet { spi, dst, family },
+        Command::SaCount => Op::SaCount,
+        Command::SaList => Op::SaList,
+        Command::RouteList => Op::RouteList,
+        _ => return None,
+    })
+}
+
+impl Gateway {
+    /// Build ports, load the configuration, start the management core and the workers.
+    pub fn start(opts: GatewayOpts) -> Result<Gateway, GatewayError> {
+        let nworkers = opts.workers.len().max(1);
+        // 1. Configuration first: a bad line aborts before anything runs.
+        let mut ops = Vec::new();
+        let mut sa_specs: Vec<SaSpec> = Vec::new();
+        if let Some((name, text)) = &opts.config {
+            for (loc, cmd) in config::parse_file(text, name)? {
+                match command_op(cmd.clone()) {
+                    Some(mut op) => {
+                        if let (Op::SaAdd(s) | Op::SaUpdate(s), Some(w)) = (&mut op, opts.replay_window) {
+                            s.replay_window = w;
+                        }
+                        if let Op::SaAdd(s) = &op {
+                            sa_specs.push(s.clone());
+                        }
+                        ops.push((format!("{name}:{}:{}", loc.line, loc.col), op));
+                    }
+                    None => {
+                        return Err(GatewayError::Other(format!(
+                            "{name}:{}:{}: '{cmd}' is a control command, not configuration",
+                            loc.line, loc.col
+                        )))
+                    }
+                }
+            }
+        }
+        for op in &opts.extra_ops {
+            if let Op::SaAdd(s) = op {
+                sa_specs.push(s.clone());
+            }
+            ops.push(("built-in configuration".to_string(), op.clone()));
+        }
+        let cfg = EngineConfig { strategy: opts.strategy, ..EngineConfig::default() };
+        let mut mgmt = Mgmt::new(&cfg);
+        // Applied one by one so an error names its line; a failure leaves nothing running.
+        for (line, op) in ops {
+            mgmt.apply(op).map_err(|err| GatewayError::Apply { line, err })?;
+        }
+
+        // 2. Ports, with generated ESP for `gen...,esp=SPI` from the configured SA.
+        let specs = Arc::new(sa_specs);
+        let pcfg = PortsConfig {
+            nb_queues: nworkers,
+            pool_size: opts.pool_size,
+            gen_transform: Some(esp_gen_factory(specs)),
+            ..PortsConfig::default()
+        };
+        let ports = Ports::from_strs(&opts.vdevs, &pcfg)?;
+        let mut confs = Vec::new();
+        for info in ports.info() {
+            confs.push(PortConf {
+                id: info.id,
+                mac: info.mac,
+                protected: opts.unprotected & (1 << info.id) == 0,
+                default_peer: default_peer_mac(info.id),
+            });
+        }
+        let port_confs: Arc<[PortConf]> = confs.into();
+        let enabled = |p: usize| opts.portmask.is_none_or(|m| m & (1 << p) != 0);
+        if (0..port_confs.len()).all(|p| !enabled(p)) {
+            return Err(GatewayError::NoPorts(opts.portmask.unwrap_or(0)));
+        }
+        let (queues, handle) = ports.split();
+
+        // 3. Workers.
+        let engine = mgmt.engine().clone();
+        let mut lcores: Vec<Option<Worker>> = Vec::new();
+        for (wi, wq) in queues.into_iter().enumerate() {
+            let lcore_id = opts.workers.get(wi).map(|w| w.0).unwrap_or(wi + 1);
+            let rx: Vec<(u16, SwRx)> =
+                wq.rx.into_iter().enumerate().filter(|(p, _)| enabled(*p)).map(|(p, q)| (p as u16, q)).collect();
+            let tx: Vec<Option<SwTx>> =
+                wq.tx.into_iter().enumerate().map(|(p, q)| enabled(p).then_some(q)).collect();
+            let shard = Shard::new(opts.flows);
+            lcores.push(Some(Lcore::new(lcore_id, engine.clone(), shard, rx, tx, port_confs.clone())));
+        }
+        let (mh, mjoin) = MgmtHandle::spawn(mgmt, 256);
+        let snapshots: Vec<_> =
+            (0..lcores.len()).map(|_| Arc::new(Mutex::new(WorkerSnapshot::default()))).collect();
+        let done = Arc::new(AtomicUsize::new(0));
+        let slots = Arc::new(Mutex::new(lcores));
+        let lcore_list: Vec<(usize, usize)> = (0..nworkers)
+            .map(|i| opts.workers.get(i).copied().unwrap_or((i + 1, i + 1)))
+            .collect();
+        let index_of: Vec<usize> = lcore_list.iter().map(|l| l.0).collect();
+        let snaps = snapshots.clone();
+        let done2 = done.clone();
+        let workers = lcore::launch(&lcore_list, move |ctx| {
+            let wi = index_of.iter().position(|&l| l == ctx.lcore_id).unwrap_or(0);
+            let lc = slots.lock().map(|mut v| v[wi].take()).ok().flatten();
+            let Some(mut lc) = lc else { return WorkerSnapshot::default() };
+            worker_loop(&mut lc, &ctx, &snaps[wi], &done2)
+        })
+        .map_err(|e| GatewayError::Other(format!("cannot start worker lcores: {e}")))?;
+        Ok(Gateway {
+            mgmt: mh,
+            mgmt_join: Some(mjoin),
+            workers: Some(workers),
+            snapshots,
+            ports: handle,
+            port_confs,
+            done,
+            nworkers,
+            started: Instant::now(),
+            engine,
+        })
+    }
+
+    /// Have all workers' inputs ended (finite pcap files, generator counts)?
+    pub fn inputs_done(&self) -> bool {
+        self.done.load(Ordering::Acquire) >= self.nworkers
+    }
+
+    /// Current worker snapshots (never blocks a worker).
+    pub fn worker_snapshots(&self) -> Vec<WorkerSnapshot> {
+        self.snapshots.iter().map(|s| s.lock().map(|g| g.clone()).unwrap_or_default()).collect()
+    }
+
+    pub fn mgmt_counters(&self) -> Option<MgmtCounters> {
+        match self.mgmt.call(Op::Counters) {
+            Ok(Reply::Counters(c)) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// Wait until `stop` is set, `duration` passed, or the inputs ended; call
+    /// `tick` every `interval`.
+    pub fn run(&self, stop: &AtomicBool, duration: Option<Duration>, interval: Duration, mut tick: impl FnMut(&Gateway)) {
+        let mut next = Instant::now() + interval;
+        loop {
+            if stop.load(Ordering::Relaxed) || self.inputs_done() {
+                break;
+            }
+            if duration.is_some_and(|d| self.started.elapsed() >= d) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5).min(interval));
+            if Instant::now() >= next {
+                tick(self);
+                next += interval;
+            }
+        }
+    }
+
+    /// Stop the workers (they drain and flush), then the management core;
+    /// everything is freed. Returns the workers' final snapshots and the
+    /// management counters after the final reclamation.
+    pub fn shutdown(mut self) -> (Vec<WorkerSnapshot>, MgmtCounters) {
+        let mut finals = Vec::new();
+        if let Some(w) = self.workers.take() {
+            for r in w.join() {
+                match r {
+                    Ok(s) => finals.push(s),
+                    Err(msg) => eprintln!("xfgate: {msg}"),
+                }
+            }
+        }
+        let mgmt = self.mgmt.clone();
+        drop(mgmt);
+        let counters = {
+            // Dropping every handle ends the management thread.
+            let Gateway { mgmt, mgmt_join, .. } = self;
+            drop(mgmt);
+            match mgmt_join.and_then(|j| j.join().ok()) {
+                Some(mut m) => {
+                    m.shutdown();
+                    m.counters()
+                }
+                None => MgmtCounters::default(),
+            }
+        };
+        finals.sort_by_key(|s| s.lcore);
+        (finals, counters)
+    }
+}
+
+fn worker_loop(lc: &mut Worker, ctx: &lcore::WorkerCtx, snap: &Mutex<WorkerSnapshot>, done: &AtomicUsize) -> WorkerSnapshot {
+    lc.online();
+    let t0 = Instant::now();
+    let mut loops = 0u64;
+    let mut reported_done = false;
+    while !ctx.should_stop() {
+        let now_ms = t0.elapsed().as_millis() as u64;
+        let n = lc.poll_once(now_ms);
+        loops += 1;
+        if loops % 256 == 0 {
+            publish(lc, snap, false);
+        }
+        if n == 0 {
+            if !reported_done && lc.rx_done() {
+                reported_done = true;
+                publish(lc, snap, true);
+                done.fetch_add(1, Ordering::AcqRel);
+            }
+            std::hint::spin_loop();
+        }
+    }
+    lc.flush_ports();
+    lc.offline();
+    publish(lc, snap, true);
+    WorkerSnapshot {
+        lcore: lc.id,
+        counters: lc.counters.clone(),
+        cache: lc.shard.stats,
+        cache_len: lc.shard.len(),
+        done: true,
+    }
+}
+
+fn publish(lc: &Worker, snap: &Mutex<WorkerSnapshot>, done: bool) {
+    if let Ok(mut s) = snap.try_lock() {
+        s.lcore = lc.id;
+        s.counters = lc.counters.clone();
+        s.cache = lc.shard.stats;
+        s.cache_len = lc.shard.len();
+        s.done |= done;
+    }
+}
+
+/// Generated ESP: a `gen` port with `esp=SPI` encapsulates every packet with
+/// the configured SA of that SPI (its own sequence numbers per queue).
+fn esp_gen_factory(specs: Arc<Vec<SaSpec>>) -> crate::port::registry::GenTransformFactory {
+    Arc::new(move |_port, queue, spec| {
+        let spi = spec.esp?;
+        let sa = specs.iter().find(|s| s.spi == spi)?;
+        let esp = EspSa::new(sa).ok()?;
+        // Queues split the sequence space so two generator queues never collide.
+        let mut seq: u64 = 1 + ((queue as u64) << 28);
+        Some(Box::new(move |b: &mut crate::buf::HeapBuf| {
+            let l2 = match crate::wire::l2_header_len(b.data()) {
+                Ok(l) => l,
+                Err(_) => return false,
+            };
+            let mut mac = [0u8; 12];
+            mac.copy_from_slice(&b.data()[..12]);
+            if !b.adj(l2) {
+                return false;
+            }
+            if crate::esp::encapsulate(&esp, b, seq).is_err() {
+                return false;
+            }
+            seq += 1;
+            let ty: u16 = if b.data()[0] >> 4 == 6 { 0x86dd } else { 0x0800 };
+            match b.prepend(14) {
+                Some(d) => {
+                    d[..12].copy_from_slice(&mac);
+                    d[12..14].copy_from_slice(&ty.to_be_bytes());
+                    true
+                }
+                None => false,
+            }
+        }))
+    })
+}
