@@ -3,6 +3,7 @@
 //!
 //! Owns: policy specs, the classifier. May not touch: SAs, routes, the cache.
 
+pub mod classifier;
 pub mod spec;
 
 pub use spec::*;
