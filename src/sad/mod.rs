@@ -4,5 +4,6 @@
 //! Owns: SA specs and the SAD tables. May not touch: ESP bytes (that is `esp`).
 
 pub mod spec;
+pub mod table;
 
 pub use spec::*;
