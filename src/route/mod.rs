@@ -2,5 +2,6 @@
 //! neighbor table.
 
 pub mod spec;
+pub mod table;
 
 pub use spec::*;
