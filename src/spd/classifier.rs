@@ -45,13 +45,23 @@ use crate::spd::spec::Selector;
 pub(crate) type TableHasher = FixedState;
 
 /// The exact-match part of a selector within its tuple.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct BucketKey {
     a: Addr,
     b: Addr,
     proto: u8,
     sport: u16,
     dport: u16,
+}
+
+impl std::hash::Hash for BucketKey {
+    #[inline(always)]
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // Three writes instead of five: this hash is computed once per tuple per lookup.
+        state.write_u128(self.a);
+        state.write_u128(self.b);
+        state.write_u64(self.proto as u64 | (self.sport as u64) << 8 | (self.dport as u64) << 24);
+    }
 }
 
 /// Which fields of a selector are exact-matched (the "shape" of a tuple).
@@ -144,6 +154,9 @@ impl<V> Bucket<V> {
 #[derive(Clone, Debug)]
 struct Tuple<V> {
     shape: TupleShape,
+    /// Address masks of `shape`'s prefix lengths in this tuple's family.
+    src_mask: Addr,
+    dst_mask: Addr,
     buckets: HashMap<BucketKey, Bucket<V>, TableHasher>,
     /// Bucket keys ordered by (src, dst, ..).
     by_src: BTreeSet<BucketKey>,
@@ -157,9 +170,11 @@ struct Tuple<V> {
 }
 
 impl<V: Copy> Tuple<V> {
-    fn new(shape: TupleShape) -> Tuple<V> {
+    fn new(family: Family, shape: TupleShape) -> Tuple<V> {
         Tuple {
             shape,
+            src_mask: Prefix::mask_of(family, shape.src_len),
+            dst_mask: Prefix::mask_of(family, shape.dst_len),
             buckets: HashMap::with_hasher(TableHasher::default()),
             by_src: BTreeSet::new(),
             by_dst: BTreeSet::new(),
@@ -185,8 +200,8 @@ impl<V: Copy> Tuple<V> {
     fn lookup(&self, k: &FlowKey) -> Option<&Entry<V>> {
         let s = &self.shape;
         let key = BucketKey {
-            a: k.src & Prefix::mask_of(k.family, s.src_len),
-            b: k.dst & Prefix::mask_of(k.family, s.dst_len),
+            a: k.src & self.src_mask,
+            b: k.dst & self.dst_mask,
             proto: if s.proto { k.proto } else { 0 },
             sport: if s.sport { k.sport } else { 0 },
             dport: if s.dport { k.dport } else { 0 },
@@ -302,7 +317,7 @@ impl<V: Copy + Eq + Debug + Send + Sync> Classifier<V> {
         let i = match fam.position(&shape) {
             Some(i) => i,
             None => {
-                fam.tuples.push(Tuple::new(shape));
+                fam.tuples.push(Tuple::new(sel.family, shape));
                 fam.tuples.len() - 1
             }
         };
