@@ -107,6 +107,18 @@ fn sad_lookup_in(t: &SaTable<u32>, spi: u32, dst: Addr) -> Option<u32> {
     t.lookup_in(spi, dst, Family::V4)
 }
 
+type SpdCase<'a> = (
+    &'a str,
+    &'a Vec<FlowKey>,
+    fn(&Classifier<u32>, &FlowKey) -> Option<(u64, u32)>,
+);
+type RouteCase<'a> = (
+    &'a str,
+    Family,
+    &'a Vec<Addr>,
+    fn(&RouteTable, Family, Addr) -> Option<u16>,
+);
+
 fn build(pols: &[(Selector, u32)]) -> Classifier<u32> {
     let mut c = Classifier::new();
     for (i, (s, p)) in pols.iter().enumerate() {
@@ -140,7 +152,7 @@ fn classifier(c: &mut Criterion) {
         assert!(misses.iter().all(|k| cls.lookup(k).is_none()));
         let hits: Vec<FlowKey> = (0..1024).map(|i| hits[i % hits.len()]).collect();
         assert!(hits.iter().all(|k| cls.lookup(k).is_some()));
-        let f: [(&str, &Vec<FlowKey>, fn(&Classifier<u32>, &FlowKey) -> _); 2] = match n {
+        let f: [SpdCase; 2] = match n {
             10 => [
                 ("hit", &hits, spd_lookup::<10, true>),
                 ("miss", &misses, spd_lookup::<10, false>),
@@ -214,7 +226,7 @@ fn routes(c: &mut Criterion) {
         next_hop: Some(2),
     });
     let mut g = c.benchmark_group("route_lookup_1000");
-    let cases: [(&str, Family, &Vec<Addr>, fn(&RouteTable, Family, Addr) -> _); 2] = [
+    let cases: [RouteCase; 2] = [
         ("v4", Family::V4, &v4, route_lookup::<false>),
         ("v6", Family::V6, &v6, route_lookup::<true>),
     ];

@@ -110,10 +110,10 @@ impl Want {
     fn matches(&self, f: &SaFields) -> bool {
         f.family == self.family
             && f.mode == self.mode
-            && self.src.map_or(true, |a| a == f.src)
-            && self.dst.map_or(true, |a| a == f.dst)
+            && self.src.is_none_or(|a| a == f.src)
+            && self.dst.is_none_or(|a| a == f.dst)
             && (self.reqid == 0 || self.reqid == f.reqid)
-            && self.spi.map_or(true, |s| s == f.spi)
+            && self.spi.is_none_or(|s| s == f.spi)
     }
 }
 

@@ -112,6 +112,20 @@ impl<V> Entry<V> {
     fn rank(&self) -> (u32, u64) {
         (self.priority, self.id)
     }
+
+    /// `sel.matches(k)` for a key whose bucket key equals this entry's: the
+    /// family, masked addresses, protocol and single ports are equal already.
+    #[inline(always)]
+    fn residual_match(&self, k: &FlowKey) -> bool {
+        let s = &self.sel;
+        if s.ingress.is_some_and(|p| p != k.ingress) {
+            return false;
+        }
+        if k.is_fragment() {
+            return s.sport.is_any() && s.dport.is_any();
+        }
+        s.sport.contains(k.sport) && s.dport.contains(k.dport)
+    }
 }
 
 /// Entries sharing one bucket key, sorted by `(priority, id)`. The first entry
@@ -206,7 +220,13 @@ impl<V: Copy> Tuple<V> {
             sport: if s.sport { k.sport } else { 0 },
             dport: if s.dport { k.dport } else { 0 },
         };
-        self.buckets.get(&key)?.iter().find(|e| e.sel.matches(k))
+        let found = self.buckets.get(&key)?.iter().find(|e| e.residual_match(k));
+        debug_assert!(self
+            .buckets
+            .get(&key)?
+            .iter()
+            .all(|e| e.residual_match(k) == e.sel.matches(k)));
+        found
     }
 }
 
@@ -301,10 +321,12 @@ impl<V: Copy + Eq + Debug + Send + Sync> Classifier<V> {
     /// priority go to the lower id, as Linux breaks them by insertion order).
     /// A policy already under `id` is replaced and its value returned.
     ///
-    /// The selector's family is `sel.family`; its prefixes are expected in
-    /// that family (`Prefix::new` form, host bits clear).
+    /// The selector is stored canonical: its prefixes are taken as of
+    /// `sel.family` with host bits cleared (`Prefix::new`), as config parsing
+    /// makes them anyway.
     pub fn insert(&mut self, id: u64, sel: &Selector, priority: u32, value: V) -> Option<V> {
         let old = self.remove(id);
+        let sel = &canonical(sel);
         let shape = TupleShape::of(sel);
         let key = shape.key_of(sel);
         let entry = Entry {
@@ -415,7 +437,7 @@ impl<V: Copy + Eq + Debug + Send + Sync> Classifier<V> {
                 continue;
             }
             if let Some(e) = t.lookup(key) {
-                if best.map_or(true, |b| e.rank() < b.rank()) {
+                if best.is_none_or(|b| e.rank() < b.rank()) {
                     best = Some(e);
                 }
             }
@@ -424,9 +446,10 @@ impl<V: Copy + Eq + Debug + Send + Sync> Classifier<V> {
     }
 
     /// Append to `out` every policy whose selector [overlaps](Selector::overlaps)
-    /// `sel`, as `(id, value, priority)`, sorted by id.
+    /// `sel`, as `(id, value, priority)`, sorted by id. Allocates only to grow `out`.
     pub fn overlapping(&self, sel: &Selector, out: &mut Vec<(u64, V, u32)>) {
         let start = out.len();
+        let sel = &canonical(sel);
         let fam = sel.family;
         for t in &self.family(fam).tuples {
             let s = &t.shape;
@@ -495,6 +518,15 @@ impl<V: Copy + Eq + Debug + Send + Sync> Classifier<V> {
     }
 }
 
+/// `sel` with prefixes of its family and host bits clear.
+fn canonical(sel: &Selector) -> Selector {
+    Selector {
+        src: Prefix::new(sel.family, sel.src.addr, sel.src.len),
+        dst: Prefix::new(sel.family, sel.dst.addr, sel.dst.len),
+        ..*sel
+    }
+}
+
 fn swap(k: BucketKey) -> BucketKey {
     BucketKey {
         a: k.b,
@@ -516,7 +548,7 @@ fn key_range(family: Family, p: &Prefix, tuple_len: u8) -> (Addr, Addr, u8) {
 }
 
 /// The obvious classifier: a list scanned in full. The reference the tests
-/// check [`Classifier`] against.
+/// check [`Classifier`] against. Stores selectors canonical, like [`Classifier`].
 #[derive(Clone, Debug, Default)]
 pub struct LinearClassifier<V> {
     entries: Vec<(u64, Selector, u32, V)>,
@@ -543,7 +575,7 @@ impl<V: Copy + Eq + Debug + Send + Sync> LinearClassifier<V> {
 
     pub fn insert(&mut self, id: u64, sel: &Selector, priority: u32, value: V) -> Option<V> {
         let old = self.remove(id);
-        self.entries.push((id, *sel, priority, value));
+        self.entries.push((id, canonical(sel), priority, value));
         old
     }
 
@@ -562,6 +594,7 @@ impl<V: Copy + Eq + Debug + Send + Sync> LinearClassifier<V> {
 
     pub fn overlapping(&self, sel: &Selector, out: &mut Vec<(u64, V, u32)>) {
         let start = out.len();
+        let sel = &canonical(sel);
         out.extend(
             self.entries
                 .iter()
@@ -661,6 +694,22 @@ mod tests {
         let mut k = key("1.2.3.4", "192.0.2.7", 17, 999, 4501);
         k.ingress = 3;
         assert_eq!(c.lookup(&k), Some((3, 3)));
+    }
+
+    #[test]
+    fn host_bits_are_cleared_on_insert() {
+        let mut c = Classifier::new();
+        let mut s = sel("10.1.0.0/16", "0.0.0.0/0", 0, ANY, ANY);
+        s.src.addr = a("10.1.2.3");
+        c.insert(1, &s, 1, ());
+        assert_eq!(
+            c.lookup(&key("10.1.9.9", "1.1.1.1", 6, 1, 2)),
+            Some((1, ()))
+        );
+        let mut out = Vec::new();
+        c.overlapping(&s, &mut out);
+        assert_eq!(out, vec![(1, (), 1)]);
+        assert_eq!(c.iter().next().map(|e| e.1.src), Some(p("10.1.0.0/16")));
     }
 
     #[test]
