@@ -379,8 +379,8 @@ impl Mgmt {
                         self.engine.policies.remove(r.handle);
                     }
                 }
-                TableOp::SaInsert { spec, .. } => {
-                    if let Some(r) = self.sas.remove(&(spec.spi, spec.dst, spec.family)) {
+                TableOp::SaInsert { fields, .. } => {
+                    if let Some(r) = self.sas.remove(&(fields.spi, fields.dst, fields.family)) {
                         self.sa_by_slot.remove(&r.handle.index);
                         self.engine.sas.remove(r.handle);
                     }
@@ -620,7 +620,7 @@ impl Mgmt {
             self.prep_sa_unlink(key, plan);
         }
         let handle = self.engine.sas.insert(sa).map_err(|_| MgmtError::Full("SAs"))?;
-        plan.table.push(TableOp::SaInsert { spec: spec.clone(), idx: handle.index });
+        plan.table.push(TableOp::SaInsert { fields: (&spec).into(), idx: handle.index });
         plan.sad_changed = true;
         let serial = self.next_sa_serial;
         self.next_sa_serial += 1;

@@ -5,7 +5,8 @@
 use crate::flow::FlowKey;
 use crate::ip::{Addr, Dir, Family, Prefix};
 use crate::route::{Mac, NeighSpec, NeighTable, RouteSpec, RouteTable};
-use crate::sad::{SaSpec, SaTable};
+use crate::sad::table::SaFields;
+use crate::sad::SaTable;
 use crate::spd::{Action, Classifier, PolicyType, Selector, Template};
 
 /// A policy's place in the classifiers: slot index in the policy `Slots`.
@@ -59,7 +60,7 @@ impl Default for Tables {
 pub enum TableOp {
     PolicyInsert { seq: u64, selector: Selector, dir: Dir, ptype: PolicyType, priority: u32, idx: PolIdx },
     PolicyRemove { seq: u64, dir: Dir, ptype: PolicyType },
-    SaInsert { spec: SaSpec, idx: SaIdx },
+    SaInsert { fields: SaFields, idx: SaIdx },
     SaRemove { spi: u32, dst: Addr, family: Family },
     RouteAdd(RouteSpec),
     RouteDel(Prefix),
@@ -94,14 +95,14 @@ impl Tables {
     pub fn apply(&mut self, op: &TableOp) {
         match op {
             TableOp::PolicyInsert { seq, selector, dir, ptype, priority, idx } => {
-                self.spd[dir_class(*dir)][type_class(*ptype)].insert(*seq, selector, *priority, *idx)
+                self.spd[dir_class(*dir)][type_class(*ptype)].insert(*seq, selector, *priority, *idx);
             }
             TableOp::PolicyRemove { seq, dir, ptype } => {
                 self.spd[dir_class(*dir)][type_class(*ptype)].remove(*seq);
             }
-            TableOp::SaInsert { spec, idx } => {
+            TableOp::SaInsert { fields, idx } => {
                 // mgmt checked uniqueness before; a duplicate here would be a bug.
-                let r = self.sad.insert(spec, *idx);
+                let r = self.sad.insert(fields, *idx);
                 debug_assert!(r.is_ok(), "duplicate SA reached the tables");
             }
             TableOp::SaRemove { spi, dst, family } => {

@@ -2,8 +2,7 @@
 //! neighbor table.
 
 pub mod spec;
-
-pub use spec::*;
 pub mod table;
 
+pub use spec::*;
 pub use table::{NeighTable, RouteTable};

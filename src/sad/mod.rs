@@ -3,11 +3,10 @@
 //!
 //! Owns: SA specs and the SAD tables. May not touch: ESP bytes (that is `esp`).
 
-pub mod spec;
-
-pub use spec::*;
 pub mod sa;
+pub mod spec;
 pub mod table;
 
 pub use sa::Sa;
+pub use spec::*;
 pub use table::SaTable;

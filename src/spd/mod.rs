@@ -3,11 +3,10 @@
 //!
 //! Owns: policy specs, the classifier. May not touch: SAs, routes, the cache.
 
-pub mod spec;
-
-pub use spec::*;
 pub mod classifier;
 pub mod policy;
+pub mod spec;
 
 pub use classifier::Classifier;
 pub use policy::Policy;
+pub use spec::*;
