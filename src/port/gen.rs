@@ -59,7 +59,7 @@ const TCP_LEN: usize = 20;
 const PROTO_TCP: u8 = 6;
 const PROTO_UDP: u8 = 17;
 const FCS_LEN: usize = 4;
-const PORTS: u128 = 64512;
+const PORTS: u64 = 64512;
 
 /// Frame sizes of the IMIX cycle: seven 64, four 594, one 1518, interleaved.
 const IMIX: [usize; 12] = [64, 594, 64, 64, 594, 64, 1518, 64, 594, 64, 594, 64];
@@ -78,14 +78,14 @@ pub struct FlowTuple {
 #[derive(Clone, Copy, Debug)]
 struct AddrSpace {
     base: Addr,
-    first: u128,
-    count: u128,
+    first: u64,
+    count: u64,
 }
 
 impl AddrSpace {
     fn of(p: Prefix) -> AddrSpace {
         let h = (p.family.bits() - p.len) as u32;
-        let total: u128 = 1u128 << h.min(32);
+        let total: u64 = 1u64 << h.min(32);
         if h >= 2 {
             AddrSpace {
                 base: p.addr,
@@ -101,8 +101,9 @@ impl AddrSpace {
         }
     }
 
-    fn at(&self, off: u128) -> Addr {
-        self.base.wrapping_add(self.first + off % self.count)
+    fn at(&self, off: u64) -> Addr {
+        self.base
+            .wrapping_add((self.first + off % self.count) as u128)
     }
 }
 
@@ -130,12 +131,12 @@ impl Layout {
         }
     }
 
-    fn split(&self, i: u64) -> (Family, u128) {
+    fn split(&self, i: u64) -> (Family, u64) {
         match self.family {
-            GenFamily::V4 => (Family::V4, i as u128),
-            GenFamily::V6 => (Family::V6, i as u128),
-            GenFamily::Mixed if i & 1 == 0 => (Family::V4, (i / 2) as u128),
-            GenFamily::Mixed => (Family::V6, (i / 2) as u128),
+            GenFamily::V4 => (Family::V4, i),
+            GenFamily::V6 => (Family::V6, i),
+            GenFamily::Mixed if i & 1 == 0 => (Family::V4, i / 2),
+            GenFamily::Mixed => (Family::V6, i / 2),
         }
     }
 
@@ -149,7 +150,7 @@ impl Layout {
     /// Distinct tuples available in family `f`.
     fn capacity(&self, f: Family) -> u128 {
         let (s, d) = self.spaces(f);
-        s.count * d.count * PORTS
+        s.count as u128 * d.count as u128 * PORTS as u128
     }
 
     fn tuple(&self, i: u64) -> FlowTuple {

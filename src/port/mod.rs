@@ -363,6 +363,7 @@ impl Pool {
     /// reserved in front of received data.
     pub fn new(n: usize, buf_size: usize, headroom: usize) -> Pool {
         let n = n.max(1);
+        let headroom = headroom.min(buf_size);
         let free = ArrayQueue::new(n);
         for _ in 0..n {
             // Cannot fail: the queue has room for exactly n.
