@@ -26,7 +26,10 @@
 //! IPv6/TCP). IMIX cycles 64/594/1518 in a fixed pattern of 7:4:1.
 //!
 //! Pacing. `rate` is enforced per burst against the clock (a token count
-//! since the first burst); nothing sleeps. 0 = as fast as possible.
+//! since the first burst); nothing sleeps. 0 = as fast as possible. A poller
+//! that falls more than 1024 packets (an rx ring) behind the rate loses the
+//! excess, counted as `imissed` and against `count`, as a NIC would drop it.
+//! A queue whose share of a tiny rate is 0 sends nothing.
 //!
 //! Frames carry valid IPv4 header checksums and valid UDP/TCP checksums; the
 //! payload is zeros. The frame builder here is private and minimal.
@@ -59,7 +62,10 @@ const TCP_LEN: usize = 20;
 const PROTO_TCP: u8 = 6;
 const PROTO_UDP: u8 = 17;
 const FCS_LEN: usize = 4;
-const PORTS: u128 = 64512;
+const PORTS: u64 = 64512;
+/// Packets a paced generator may owe its poller before the excess counts as
+/// `imissed` (a typical NIC rx ring).
+const RX_RING: u64 = 1024;
 
 /// Frame sizes of the IMIX cycle: seven 64, four 594, one 1518, interleaved.
 const IMIX: [usize; 12] = [64, 594, 64, 64, 594, 64, 1518, 64, 594, 64, 594, 64];
@@ -78,14 +84,14 @@ pub struct FlowTuple {
 #[derive(Clone, Copy, Debug)]
 struct AddrSpace {
     base: Addr,
-    first: u128,
-    count: u128,
+    first: u64,
+    count: u64,
 }
 
 impl AddrSpace {
     fn of(p: Prefix) -> AddrSpace {
         let h = (p.family.bits() - p.len) as u32;
-        let total: u128 = 1u128 << h.min(32);
+        let total: u64 = 1u64 << h.min(32);
         if h >= 2 {
             AddrSpace {
                 base: p.addr,
@@ -101,8 +107,9 @@ impl AddrSpace {
         }
     }
 
-    fn at(&self, off: u128) -> Addr {
-        self.base.wrapping_add(self.first + off % self.count)
+    fn at(&self, off: u64) -> Addr {
+        self.base
+            .wrapping_add((self.first + off % self.count) as u128)
     }
 }
 
@@ -130,12 +137,12 @@ impl Layout {
         }
     }
 
-    fn split(&self, i: u64) -> (Family, u128) {
+    fn split(&self, i: u64) -> (Family, u64) {
         match self.family {
-            GenFamily::V4 => (Family::V4, i as u128),
-            GenFamily::V6 => (Family::V6, i as u128),
-            GenFamily::Mixed if i & 1 == 0 => (Family::V4, (i / 2) as u128),
-            GenFamily::Mixed => (Family::V6, (i / 2) as u128),
+            GenFamily::V4 => (Family::V4, i),
+            GenFamily::V6 => (Family::V6, i),
+            GenFamily::Mixed if i & 1 == 0 => (Family::V4, i / 2),
+            GenFamily::Mixed => (Family::V6, i / 2),
         }
     }
 
@@ -149,7 +156,7 @@ impl Layout {
     /// Distinct tuples available in family `f`.
     fn capacity(&self, f: Family) -> u128 {
         let (s, d) = self.spaces(f);
-        s.count * d.count * PORTS
+        s.count as u128 * d.count as u128 * PORTS as u128
     }
 
     fn tuple(&self, i: u64) -> FlowTuple {
@@ -227,7 +234,8 @@ pub struct GenRx {
     new_ctr: u64,
     size: GenSize,
     imix_pos: usize,
-    rate: u64,
+    /// Packets per second of this queue; `None` = as fast as possible.
+    rate: Option<u64>,
     t0: Option<Instant>,
     paced: u64,
     remaining: Option<u64>,
@@ -313,7 +321,7 @@ impl GenRx {
             new_ctr: 0,
             size: spec.size,
             imix_pos: 0,
-            rate: split(spec.rate),
+            rate: (spec.rate > 0).then(|| split(spec.rate)),
             t0: None,
             paced: 0,
             remaining: (spec.count > 0).then(|| split(spec.count)),
@@ -495,11 +503,27 @@ impl RxQueue<PooledBuf> for GenRx {
         if want == 0 {
             return 0;
         }
-        if self.rate > 0 {
+        let mut missed = 0;
+        if let Some(rate) = self.rate {
             let now = Instant::now();
             let t0 = *self.t0.get_or_insert(now);
-            let due = now.duration_since(t0).as_nanos() * self.rate as u128 / 1_000_000_000;
-            want = want.min((due as u64).saturating_sub(self.paced));
+            let due = (now.duration_since(t0).as_nanos() * rate as u128 / 1_000_000_000) as u64;
+            // Packets the source has sent and the poller not yet taken.
+            let mut backlog = due
+                .saturating_sub(self.paced)
+                .min(self.remaining.unwrap_or(u64::MAX));
+            if backlog > RX_RING {
+                // The poller fell behind by more than a NIC rx ring holds:
+                // all but the newest RX_RING are lost, counted as `imissed`.
+                missed = backlog - RX_RING;
+                self.paced += missed;
+                backlog = RX_RING;
+                self.stats.add_imissed(missed);
+            }
+            if let Some(rem) = self.remaining.as_mut() {
+                *rem -= missed;
+            }
+            want = want.min(backlog);
         }
         let (mut made, mut got, mut bytes) = (0u64, 0usize, 0u64);
         while made < want {
@@ -793,6 +817,41 @@ mod tests {
         let n: usize = (0..3).map(|_| g.rx_burst(&mut b, 32)).sum();
         // One packet per second: three immediate bursts cannot get 32 each.
         assert!(n <= 2, "{n}");
+        // A share of 0 pps (rate 1 over 2 queues) sends nothing, ever.
+        let mut idle = queue("gen0,rate=1", 1, 2, &pool);
+        assert_eq!(idle.rx_burst(&mut b, 32), 0);
+        b.clear();
+    }
+
+    #[test]
+    fn falling_behind_counts_imissed() {
+        let pool = Pool::with_defaults(64);
+        let st = Arc::new(QueueStats::default());
+        let mut g = GenRx::new(
+            0,
+            [0; 6],
+            &spec("gen0,rate=1G,count=100000"),
+            0,
+            1,
+            pool,
+            st.clone(),
+            None,
+        )
+        .unwrap();
+        let mut b = Burst::new();
+        g.rx_burst(&mut b, 32); // starts the clock
+        b.clear();
+        // At 1 Gpps, 10 ms owe 10 M packets: far more than the ring holds.
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        let n = g.rx_burst(&mut b, 32);
+        b.clear();
+        let s = st.snapshot();
+        assert_eq!(n, 32);
+        assert!(s.imissed > 0);
+        // Every packet of `count` is either delivered, missed or still owed.
+        let delivered = s.rx_packets;
+        let owed = g.remaining.unwrap();
+        assert_eq!(delivered + s.imissed + owed, 100_000);
     }
 
     #[test]

@@ -13,6 +13,14 @@
 //!   the caller frees (drops) and counts them, as a DPDK application does with
 //!   the mbufs `rte_eth_tx_burst` did not take.
 //!
+//! A DPDK backend (`port::dpdk`, the `dpdk` feature) can use a [`Burst`]'s
+//! storage as the `struct rte_mbuf **` array directly: with an `Mbuf` type
+//! that is `#[repr(transparent)]` over a mbuf pointer, `rx_burst` passes the
+//! spare capacity of the burst's `Vec` to `rte_eth_rx_burst` and sets the
+//! length; `tx_burst` passes the slice to `rte_eth_tx_burst` and removes the
+//! first `n` without running their `Drop` (the PMD owns them now). The field
+//! is private to this module tree for that purpose.
+//!
 //! Freeing a packet is dropping it. For the software ports the packet type is
 //! [`PooledBuf`], a [`HeapBuf`] that goes back to its [`Pool`] on drop; the DPDK
 //! mbuf wrapper will call `rte_pktmbuf_free` in its `Drop`. No buffer memory
@@ -363,6 +371,7 @@ impl Pool {
     /// reserved in front of received data.
     pub fn new(n: usize, buf_size: usize, headroom: usize) -> Pool {
         let n = n.max(1);
+        let headroom = headroom.min(buf_size);
         let free = ArrayQueue::new(n);
         for _ in 0..n {
             // Cannot fail: the queue has room for exactly n.

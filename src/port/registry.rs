@@ -591,6 +591,33 @@ mod tests {
     }
 
     #[test]
+    fn handles_cross_threads() {
+        fn send<T: Send>() {}
+        fn share<T: Send + Sync>() {}
+        send::<WorkerQueues>();
+        share::<PortsHandle>();
+        // A worker on its own thread, the management core reading counters.
+        let (w, h) = Ports::from_strs(&["gen0,count=1000", "net_null0,no-rx=1"], &small(2))
+            .unwrap()
+            .split();
+        let threads: Vec<_> = w
+            .into_iter()
+            .map(|mut wq| {
+                std::thread::spawn(move || {
+                    let mut burst = Burst::new();
+                    while !wq.rx[0].is_done() {
+                        wq.rx[0].rx_burst(&mut burst, 32);
+                        wq.tx[1].tx_burst(&mut burst);
+                    }
+                })
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        assert_eq!(h.stats(1).tx_packets, 1000);
+        assert_eq!(h.bufs_in_use(), 0);
+    }
+
+    #[test]
     fn esp_hook_is_wired_per_queue() {
         let factory: GenTransformFactory = Arc::new(|port, queue, spec| {
             let spi = spec.esp?;
