@@ -6,6 +6,8 @@
 //! finite inputs; [`Gateway::shutdown`] stops rx, drains, joins the workers,
 //! flushes the management core and returns the final statistics.
 
+pub mod demo;
+
 use crate::buf::PacketBuf;
 use crate::config::{self, Command};
 use crate::datapath::{default_peer_mac, Lcore, PortConf};

@@ -1,0 +1,444 @@
+//! `xfgate [EAL options] -- [app options]`, `xfgate demo`, `xfgate ctl`.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use xfgate::gateway::{demo, Gateway, GatewayOpts, WorkerSnapshot};
+use xfgate::mgmt::{MgmtCounters, Op, Strategy};
+use xfgate::stats::DropReason;
+
+const USAGE: &str = "\
+xfgate: IPsec gateway data plane with a per-lcore bundle flow cache
+
+usage:
+  xfgate demo [--duration SECS] [--churn RATE] [--cache MODE] [--flows N]
+              [--stats-interval SECS] [--stats-json FILE]
+  xfgate [EAL options] -- [app options]
+
+EAL options (DPDK spelling; without DPDK only -l and --vdev mean something):
+  -l, --lcores LIST     lcores, e.g. 0-2: the first is the management core,
+                        each other one runs a worker (default 0-1)
+  --vdev DEVICE         a port: net_pcapN,rx_pcap=F,tx_pcap=F[,infinite_rx=1]
+                        net_nullN[,no-rx=1]  net_ringN[,name=R]
+                        genN,flows=N,size=64|imix|LEN,rate=PPS,new_flow_pct=P,...
+  --no-pci, --in-memory, --file-prefix X, -a PCI, -n N, --socket-mem X, ...
+                        accepted; ignored without DPDK (one notice)
+
+app options:
+  -f FILE               configuration (ipsec-secgw or ip-xfrm syntax)
+  -p PORTMASK           ports to use (hex; default all)
+  -u PORTMASK           unprotected (ESP side) ports (hex)
+  --cache MODE          selective (default) | flush-all | off
+  --flows N             flow-cache capacity per lcore (default 65536)
+  --replay-window N     replay window for every SA (0 = off, max 4096)
+  --stats-interval SECS live statistics period (default 1; 0 = off)
+  --stats-json FILE     final statistics as JSON on exit
+  --duration SECS       run, then exit cleanly
+  -v, --verbose         more output
+  -h, --help            this text
+";
+
+#[derive(Debug)]
+struct App {
+    opts: GatewayOpts,
+    stats_interval: f64,
+    stats_json: Option<String>,
+    duration: Option<f64>,
+    churn: f64,
+    verbose: bool,
+}
+
+fn fail(msg: impl std::fmt::Display) -> ! {
+    eprintln!("xfgate: {msg}");
+    std::process::exit(2);
+}
+
+fn value<'a>(args: &'a [String], i: &mut usize, name: &str) -> &'a str {
+    *i += 1;
+    match args.get(*i) {
+        Some(v) => v,
+        None => fail(format!("option {name} needs a value")),
+    }
+}
+
+fn num<T: std::str::FromStr>(v: &str, name: &str, what: &str) -> T {
+    v.parse().unwrap_or_else(|_| fail(format!("invalid {name} value '{v}': expected {what}")))
+}
+
+fn mask(v: &str, name: &str) -> u64 {
+    let h = v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")).unwrap_or(v);
+    u64::from_str_radix(h, 16).unwrap_or_else(|_| fail(format!("invalid {name} value '{v}': expected a hex port mask")))
+}
+
+/// DPDK corelist: `0-3`, `0,2,4`, `1-2,4`.
+fn corelist(v: &str) -> Vec<usize> {
+    let mut out = Vec::new();
+    for part in v.split(',') {
+        let bad = || fail(format!("invalid -l value '{v}': expected a core list like 0-3 or 0,2"));
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (usize, usize) = (a.parse().unwrap_or_else(|_| bad()), b.parse().unwrap_or_else(|_| bad()));
+                if a > b {
+                    bad();
+                }
+                out.extend(a..=b);
+            }
+            None => out.push(part.parse().unwrap_or_else(|_| bad())),
+        }
+    }
+    out
+}
+
+fn parse_app(args: &[String], app: &mut App) {
+    let mut i = 0;
+    while i < args.len() {
+        let a = args[i].as_str();
+        match a {
+            "-f" => {
+                let f = value(args, &mut i, a);
+                let text = std::fs::read_to_string(f).unwrap_or_else(|e| fail(format!("cannot read -f {f}: {e}")));
+                app.opts.config = Some((f.to_string(), text));
+            }
+            "-p" => app.opts.portmask = Some(mask(value(args, &mut i, a), a)),
+            "-u" => app.opts.unprotected = mask(value(args, &mut i, a), a),
+            "--cache" => {
+                let v = value(args, &mut i, a);
+                app.opts.strategy = v.parse::<Strategy>().unwrap_or_else(|e| fail(format!("invalid --cache value: {e}")));
+            }
+            "--flows" => {
+                app.opts.flows = num(value(args, &mut i, a), a, "a positive integer");
+                if app.opts.flows == 0 {
+                    fail("invalid --flows value '0': expected a positive integer");
+                }
+            }
+            "--replay-window" => {
+                let w: u32 = num(value(args, &mut i, a), a, "0 or 64..4096");
+                if w != 0 && !(64..=4096).contains(&w) {
+                    fail(format!("invalid --replay-window value '{w}': expected 0 or 64..4096"));
+                }
+                app.opts.replay_window = Some(w);
+            }
+            "--stats-interval" => app.stats_interval = num(value(args, &mut i, a), a, "seconds"),
+            "--stats-json" => app.stats_json = Some(value(args, &mut i, a).to_string()),
+            "--duration" => app.duration = Some(num(value(args, &mut i, a), a, "seconds")),
+            "--churn" => app.churn = num(value(args, &mut i, a), a, "changes per second"),
+            "--config" | "--ctl" => {
+                let _ = value(args, &mut i, a);
+                eprintln!("xfgate: note: {a} is not supported yet in this build; ignored");
+            }
+            "-v" | "--verbose" => app.verbose = true,
+            "-h" | "--help" => {
+                print!("{USAGE}");
+                std::process::exit(0);
+            }
+            _ => fail(format!("unknown option '{a}' (see xfgate --help)")),
+        }
+        i += 1;
+    }
+}
+
+fn parse_eal(args: &[String], app: &mut App) {
+    let mut ignored = Vec::new();
+    let mut i = 0;
+    let mut lcores = vec![0usize, 1];
+    while i < args.len() {
+        let a = args[i].as_str();
+        match a {
+            "-l" | "--lcores" => lcores = corelist(value(args, &mut i, a)),
+            "--vdev" => app.opts.vdevs.push(value(args, &mut i, a).to_string()),
+            "-a" | "--allow" | "-b" | "--block" | "-n" | "-r" | "-m" | "--socket-mem" | "--file-prefix" | "--huge-dir"
+            | "--log-level" | "--proc-type" | "--iova-mode" | "--base-virtaddr" | "--main-lcore" | "-d" => {
+                let _ = value(args, &mut i, a);
+                ignored.push(a.to_string());
+            }
+            "--no-pci" | "--in-memory" | "--no-huge" | "--no-telemetry" | "--no-shconf" | "--legacy-mem"
+            | "--single-file-segments" => ignored.push(a.to_string()),
+            "-h" | "--help" => {
+                print!("{USAGE}");
+                std::process::exit(0);
+            }
+            _ => fail(format!("unknown EAL option '{a}' (app options go after --)")),
+        }
+        i += 1;
+    }
+    if !ignored.is_empty() {
+        eprintln!("xfgate: built without DPDK: ignoring EAL options {}", ignored.join(" "));
+    }
+    if lcores.len() < 2 {
+        fail("-l needs at least two lcores: the management core and one worker");
+    }
+    let ncpu = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    app.opts.workers = lcores[1..].iter().map(|&l| (l, l % ncpu)).collect();
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut app = App {
+        opts: GatewayOpts::default(),
+        stats_interval: 1.0,
+        stats_json: None,
+        duration: None,
+        churn: 0.0,
+        verbose: false,
+    };
+    match args.first().map(String::as_str) {
+        Some("demo") => {
+            parse_app(&args[1..], &mut app);
+            if app.opts.vdevs.is_empty() {
+                app.opts.vdevs = demo::vdevs(4096);
+            }
+            app.opts.unprotected = demo::UNPROTECTED;
+            app.opts.config = Some(("built-in demo configuration".into(), demo::config()));
+            let ncpu = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+            app.opts.workers = vec![(1, 1 % ncpu)];
+        }
+        Some("-h" | "--help") => {
+            print!("{USAGE}");
+            return;
+        }
+        Some("--version") => {
+            println!("xfgate {}", env!("CARGO_PKG_VERSION"));
+            return;
+        }
+        _ => {
+            let split = args.iter().position(|a| a == "--").unwrap_or(args.len());
+            parse_eal(&args[..split], &mut app);
+            if split < args.len() {
+                parse_app(&args[split + 1..], &mut app);
+            }
+            if app.opts.vdevs.is_empty() {
+                fail("no ports: give at least one --vdev (or run 'xfgate demo')");
+            }
+        }
+    }
+    std::process::exit(run(app));
+}
+
+fn run(app: App) -> i32 {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        if let Err(e) = signal_hook::flag::register(sig, stop.clone()) {
+            eprintln!("xfgate: cannot install a signal handler: {e}");
+            return 1;
+        }
+    }
+    let strategy = app.opts.strategy;
+    let gw = match Gateway::start(app.opts.clone()) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("xfgate: {e}");
+            return 1;
+        }
+    };
+    eprintln!(
+        "xfgate: {} ports, {} worker lcore(s), cache {strategy}, {} flows per lcore; Ctrl-C to stop",
+        gw.port_confs.len(),
+        app.opts.workers.len(),
+        app.opts.flows
+    );
+    let churn = (app.churn > 0.0).then(|| spawn_churn(&gw, app.churn, stop.clone()));
+    let interval = if app.stats_interval > 0.0 { Duration::from_secs_f64(app.stats_interval) } else { Duration::from_secs(3600) };
+    let mut prev = (Instant::now(), gw.worker_snapshots());
+    gw.run(&stop, app.duration.map(Duration::from_secs_f64), interval, |g| {
+        if app.stats_interval > 0.0 {
+            let now = (Instant::now(), g.worker_snapshots());
+            let m = g.mgmt_counters().unwrap_or_default();
+            eprintln!("{}", live_line(&prev.1, &now.1, now.0 - prev.0, &m));
+            prev = now;
+        }
+    });
+    stop.store(true, Ordering::Relaxed);
+    if let Some(c) = churn {
+        let _ = c.join();
+    }
+    let elapsed = gw.started.elapsed();
+    let ports = gw.ports.clone();
+    let nports = gw.port_confs.len();
+    let (finals, m) = gw.shutdown();
+    let report = final_report(&finals, &m, elapsed, &ports, nports);
+    eprintln!("{}", summary(&finals, &m, elapsed));
+    if let Some(path) = app.stats_json {
+        if let Err(e) = std::fs::write(&path, serde_json::to_string_pretty(&report).unwrap_or_default()) {
+            eprintln!("xfgate: cannot write --stats-json {path}: {e}");
+            return 1;
+        }
+    }
+    0
+}
+
+fn spawn_churn(gw: &Gateway, rate: f64, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+    let h = gw.mgmt.clone();
+    std::thread::spawn(move || {
+        let period = Duration::from_secs_f64(1.0 / rate);
+        let mut n = 0u32;
+        let mut next = Instant::now();
+        while !stop.load(Ordering::Relaxed) {
+            let idx = 8 * (0x10_0000 + (n % 64));
+            let line = format!(
+                "policy add src 10.1.{}.{}/32 dst 10.2.0.0/16 dir out priority 10 index {idx} tmpl src 192.0.2.1 dst 198.51.100.1 proto esp reqid 1000 mode tunnel",
+                (n / 64) % 256,
+                n % 64
+            );
+            if let Ok(Some(cmd)) = xfgate::config::parse_line(&line) {
+                if let Some(op) = xfgate::gateway::command_op(cmd) {
+                    let _ = h.call(op);
+                }
+            }
+            let _ = h.call(Op::PolicyDelete(xfgate::spd::PolicyId::Index(idx)));
+            n = n.wrapping_add(1);
+            next += period * 2;
+            if let Some(d) = next.checked_duration_since(Instant::now()) {
+                std::thread::sleep(d);
+            }
+        }
+    })
+}
+
+const REASONS: [(DropReason, &str); 17] = [
+    (DropReason::Malformed, "malformed"),
+    (DropReason::Unsupported, "unsupported"),
+    (DropReason::NoRoute, "no_route"),
+    (DropReason::PolicyBlock, "policy_block"),
+    (DropReason::DefaultBlock, "default_block"),
+    (DropReason::NoSa, "no_sa"),
+    (DropReason::Larval, "larval"),
+    (DropReason::NeedEsp, "need_esp"),
+    (DropReason::SecpathMismatch, "secpath_mismatch"),
+    (DropReason::IcvFail, "icv_fail"),
+    (DropReason::Replay, "replay"),
+    (DropReason::EspMalformed, "esp_malformed"),
+    (DropReason::SeqExhausted, "seq_exhausted"),
+    (DropReason::NoHeadroom, "no_headroom"),
+    (DropReason::TtlExpired, "ttl_expired"),
+    (DropReason::TxFull, "tx_full"),
+    (DropReason::Other, "other"),
+];
+
+fn sum(s: &[WorkerSnapshot]) -> WorkerSnapshot {
+    let mut t = WorkerSnapshot::default();
+    for w in s {
+        let c = &w.counters;
+        t.counters.rx_packets += c.rx_packets;
+        t.counters.rx_bytes += c.rx_bytes;
+        t.counters.tx_packets += c.tx_packets;
+        t.counters.tx_bytes += c.tx_bytes;
+        t.counters.forwarded += c.forwarded;
+        t.counters.encapsulated += c.encapsulated;
+        t.counters.decapsulated += c.decapsulated;
+        for (a, b) in t.counters.drops.iter_mut().zip(c.drops.iter()) {
+            *a += b;
+        }
+        t.cache.lookups += w.cache.lookups;
+        t.cache.hits += w.cache.hits;
+        t.cache.misses += w.cache.misses;
+        t.cache.evictions += w.cache.evictions;
+        t.cache.stale += w.cache.stale;
+        t.cache_len += w.cache_len;
+    }
+    t
+}
+
+fn live_line(prev: &[WorkerSnapshot], cur: &[WorkerSnapshot], dt: Duration, m: &MgmtCounters) -> String {
+    let (p, c) = (sum(prev), sum(cur));
+    let s = dt.as_secs_f64().max(1e-9);
+    let rx = (c.counters.rx_packets - p.counters.rx_packets) as f64 / s;
+    let tx = (c.counters.tx_packets - p.counters.tx_packets) as f64 / s;
+    let gbps = (c.counters.tx_bytes - p.counters.tx_bytes) as f64 * 8.0 / s / 1e9;
+    let look = (c.cache.lookups - p.cache.lookups) as f64;
+    let hits = (c.cache.hits - p.cache.hits) as f64;
+    let mut line = format!(
+        "rx {:.3} Mpps  tx {:.3} Mpps {:.2} Gbps  cache hit {:.1}% ({} flows) misses/s {:.0} evict/s {:.0} stale/s {:.0}",
+        rx / 1e6,
+        tx / 1e6,
+        gbps,
+        if look > 0.0 { 100.0 * hits / look } else { 0.0 },
+        c.cache_len,
+        (c.cache.misses - p.cache.misses) as f64 / s,
+        (c.cache.evictions - p.cache.evictions) as f64 / s,
+        (c.cache.stale - p.cache.stale) as f64 / s,
+    );
+    for (r, name) in REASONS {
+        let d = c.counters.drops[r as usize] - p.counters.drops[r as usize];
+        if d > 0 {
+            line.push_str(&format!(" {name}={d}"));
+        }
+    }
+    line.push_str(&format!("  kills {} pending {}", m.policies_killed + m.sas_killed, m.pending));
+    line
+}
+
+fn summary(finals: &[WorkerSnapshot], m: &MgmtCounters, elapsed: Duration) -> String {
+    let t = sum(finals);
+    let c = &t.counters;
+    let drops: u64 = c.drops.iter().sum();
+    let mut s = format!(
+        "xfgate: ran {:.1} s: rx {} forwarded {} dropped {} (encapsulated {}, decapsulated {}), {:.3} Mpps average\n",
+        elapsed.as_secs_f64(),
+        c.rx_packets,
+        c.forwarded,
+        drops,
+        c.encapsulated,
+        c.decapsulated,
+        c.rx_packets as f64 / elapsed.as_secs_f64().max(1e-9) / 1e6
+    );
+    for (r, name) in REASONS {
+        if c.drops[r as usize] > 0 {
+            s.push_str(&format!("  drop {name}: {}\n", c.drops[r as usize]));
+        }
+    }
+    s.push_str(&format!(
+        "  cache: lookups {} hits {} misses {} stale {}; objects: policies added {} killed {}, SAs added {} killed {}; retired {} freed {}",
+        t.cache.lookups, t.cache.hits, t.cache.misses, t.cache.stale, m.policies_added, m.policies_killed, m.sas_added, m.sas_killed, m.retired, m.freed
+    ));
+    if c.rx_packets != c.forwarded + drops {
+        s.push_str("\n  WARNING: rx != forwarded + drops");
+    }
+    s
+}
+
+fn final_report(
+    finals: &[WorkerSnapshot],
+    m: &MgmtCounters,
+    elapsed: Duration,
+    ports: &xfgate::port::PortsHandle,
+    nports: usize,
+) -> serde_json::Value {
+    let t = sum(finals);
+    let drops: serde_json::Map<String, serde_json::Value> =
+        REASONS.iter().map(|(r, n)| (n.to_string(), t.counters.drops[*r as usize].into())).collect();
+    let lcores: Vec<serde_json::Value> = finals
+        .iter()
+        .map(|w| {
+            serde_json::json!({
+                "lcore": w.lcore,
+                "rx_packets": w.counters.rx_packets,
+                "forwarded": w.counters.forwarded,
+                "drops": w.counters.drops.iter().sum::<u64>(),
+                "cache": w.cache,
+            })
+        })
+        .collect();
+    let port_stats: Vec<serde_json::Value> = (0..nports)
+        .map(|p| {
+            let s = ports.stats(p as u16);
+            serde_json::json!({"port": p, "rx_packets": s.rx_packets, "tx_packets": s.tx_packets,
+                "rx_bytes": s.rx_bytes, "tx_bytes": s.tx_bytes, "imissed": s.imissed, "tx_full": s.tx_full})
+        })
+        .collect();
+    serde_json::json!({
+        "schema": 1,
+        "duration_s": elapsed.as_secs_f64(),
+        "totals": {
+            "rx_packets": t.counters.rx_packets,
+            "forwarded": t.counters.forwarded,
+            "tx_packets": t.counters.tx_packets,
+            "encapsulated": t.counters.encapsulated,
+            "decapsulated": t.counters.decapsulated,
+            "dropped": t.counters.drops.iter().sum::<u64>(),
+        },
+        "drops": drops,
+        "lcores": lcores,
+        "ports": port_stats,
+        "engine": m,
+    })
+}
