@@ -137,7 +137,8 @@ fn tunnel<C: EspAead, B: PacketBuf>(
 /// RFC 4303 section 3.1.1, transport mode: ESP goes behind the IP header
 /// (for IPv6, behind hop-by-hop and routing headers; see
 /// `hdr::ipv6_insert_point`), and protects the rest of the packet.
-/// Fragments are refused.
+/// Fragments are refused. A packet whose protocol is 59 ("no next header")
+/// is sent, but RFC 4303 2.6 makes every receiver discard it as a dummy.
 #[inline]
 fn transport<C: EspAead, B: PacketBuf>(
     sa: &EspSa<C>,
