@@ -344,7 +344,8 @@ mod tests {
         let mut b = HeapBuf::from_slice(&inner);
         encapsulate(&sa, &mut b, 9).unwrap();
         let d = b.data();
-        assert_eq!(d.len(), 20 + 16 + 10 + 0 + 2 + 16); // 10 + 2 needs no padding
+        // 10 payload + 2 is a multiple of 4: no padding.
+        assert_eq!(d.len(), 20 + 16 + 10 + 2 + 16);
         assert_eq!(&d[..2], &inner[..2]);
         assert_eq!(hdr::be16(d, 2) as usize, d.len());
         assert_eq!(d[9], 50);
