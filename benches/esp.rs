@@ -90,7 +90,7 @@ fn bench(c: &mut Criterion) {
                         black_box(&mut data[..]),
                     )
                     .unwrap();
-                black_box(tag);
+                black_box(tag.as_ref());
             })
         });
 

@@ -16,7 +16,7 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use xfgate::buf::{HeapBuf, PacketBuf};
-use xfgate::esp::{decapsulate, encapsulate, EspAead, EspSa};
+use xfgate::esp::{decapsulate, encapsulate, EspAead, EspError, EspSa};
 use xfgate::ip::Family;
 use xfgate::sad::{AeadAlg, SaLifetime, SaSpec};
 use xfgate::spd::Mode;
@@ -156,7 +156,13 @@ fuzz_target!(|data: &[u8]| {
         _ => {
             let mut b = buf(rest);
             if encapsulate(sa, &mut b, 1).is_ok() {
-                let d = decapsulate(sa, &mut w, &mut b).expect("round trip");
+                let d = match decapsulate(sa, &mut w, &mut b) {
+                    // RFC 4303 2.6: next header 59 marks a dummy packet, so a
+                    // transport-mode packet whose protocol is 59 ("no next
+                    // header") is discarded by any receiver.
+                    Err(EspError::Dummy) if sa.mode() == Mode::Transport => return,
+                    r => r.expect("round trip"),
+                };
                 assert_eq!(d.seq, 1);
                 let out = b.data();
                 assert_eq!(out.len(), d.len);

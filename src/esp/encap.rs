@@ -137,7 +137,8 @@ fn tunnel<C: EspAead, B: PacketBuf>(
 /// RFC 4303 section 3.1.1, transport mode: ESP goes behind the IP header
 /// (for IPv6, behind hop-by-hop and routing headers; see
 /// `hdr::ipv6_insert_point`), and protects the rest of the packet.
-/// Fragments are refused.
+/// Fragments are refused. A packet whose protocol is 59 ("no next header")
+/// is sent, but RFC 4303 2.6 makes every receiver discard it as a dummy.
 #[inline]
 fn transport<C: EspAead, B: PacketBuf>(
     sa: &EspSa<C>,
@@ -343,7 +344,8 @@ mod tests {
         let mut b = HeapBuf::from_slice(&inner);
         encapsulate(&sa, &mut b, 9).unwrap();
         let d = b.data();
-        assert_eq!(d.len(), 20 + 16 + 10 + 0 + 2 + 16); // 10 + 2 needs no padding
+        // 10 payload + 2 is a multiple of 4: no padding.
+        assert_eq!(d.len(), 20 + 16 + 10 + 2 + 16);
         assert_eq!(&d[..2], &inner[..2]);
         assert_eq!(hdr::be16(d, 2) as usize, d.len());
         assert_eq!(d[9], 50);
