@@ -84,7 +84,11 @@ fn engine_with(npol: u32, strategy: Strategy) -> Mgmt {
     };
     let mut m = Mgmt::new(&cfg);
     let mut ops: Vec<Op> = (0..200).map(|i| Op::SaAdd(sa(i))).collect();
-    ops.push(Op::RouteAdd(RouteSpec { prefix: Prefix::any(Family::V4), port: 1, next_hop: None }));
+    ops.push(Op::RouteAdd(RouteSpec {
+        prefix: Prefix::any(Family::V4),
+        port: 1,
+        next_hop: None,
+    }));
     ops.extend((0..npol).map(|i| Op::PolicyAdd(policy(i))));
     m.apply(Op::Batch(ops)).unwrap();
     m
@@ -106,7 +110,10 @@ fn hit_path(c: &mut Criterion) {
                 shard.lookup_burst(&e, &reader, c, &mut out);
             }
         }
-        assert!(shard.len() as u64 >= flows * 9 / 10, "shard holds the flows");
+        assert!(
+            shard.len() as u64 >= flows * 9 / 10,
+            "shard holds the flows"
+        );
         // Random bursts over all flows (worst case for the CPU caches).
         let order: Vec<FlowKey> = {
             let mut x = 0x9e37_79b9_7f4a_7c15u64;
@@ -148,7 +155,11 @@ fn miss_path(c: &mut Criterion) {
             b.iter(|| {
                 i += 1;
                 // Keys that hit a host policy half the time, miss everything otherwise.
-                let k = key(if i % 2 == 0 { i % npol as u64 } else { 0x80_0000 + (i & 0xffff) });
+                let k = key(if i.is_multiple_of(2) {
+                    i % npol as u64
+                } else {
+                    0x80_0000 + (i & 0xffff)
+                });
                 e.resolve(&k, &reader, false)
             })
         });
@@ -176,7 +187,9 @@ fn churn(c: &mut Criterion) {
                     let mut p = policy(500_000 + n);
                     p.index = Some(8 * (1 << 20));
                     let _ = h.call(Op::PolicyAdd(p));
-                    let _ = h.call(Op::PolicyDelete(xfgate::spd::PolicyId::Index(8 * (1 << 20))));
+                    let _ = h.call(Op::PolicyDelete(xfgate::spd::PolicyId::Index(
+                        8 * (1 << 20),
+                    )));
                     n += 1;
                     if let Some(d) = Duration::from_micros(200).checked_sub(t.elapsed()) {
                         std::thread::sleep(d);
@@ -216,7 +229,11 @@ fn bulk(c: &mut Criterion) {
     g.bench_function("100k_policies_100k_sas", |b| {
         b.iter_batched(
             || {
-                let cfg = EngineConfig { max_policies: 1 << 17, max_sas: 1 << 17, ..EngineConfig::default() };
+                let cfg = EngineConfig {
+                    max_policies: 1 << 17,
+                    max_sas: 1 << 17,
+                    ..EngineConfig::default()
+                };
                 let ops: Vec<Op> = (0..100_000u32)
                     .map(|i| Op::PolicyAdd(policy(i)))
                     .chain((0..100_000u32).map(|i| {

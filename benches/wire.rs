@@ -28,7 +28,11 @@ fn burst() -> Vec<Vec<u8>> {
                 FrameSpec::tcp(fam, s, d, 40000 + i as u16, 443, len)
             };
             // One frame in eight carries a VLAN tag.
-            let spec = if i % 8 == 3 { spec.with_vlan(100) } else { spec };
+            let spec = if i % 8 == 3 {
+                spec.with_vlan(100)
+            } else {
+                spec
+            };
             spec.frame()
         })
         .collect()

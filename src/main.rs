@@ -62,22 +62,37 @@ fn value<'a>(args: &'a [String], i: &mut usize, name: &str) -> &'a str {
 }
 
 fn num<T: std::str::FromStr>(v: &str, name: &str, what: &str) -> T {
-    v.parse().unwrap_or_else(|_| fail(format!("invalid {name} value '{v}': expected {what}")))
+    v.parse()
+        .unwrap_or_else(|_| fail(format!("invalid {name} value '{v}': expected {what}")))
 }
 
 fn mask(v: &str, name: &str) -> u64 {
-    let h = v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")).unwrap_or(v);
-    u64::from_str_radix(h, 16).unwrap_or_else(|_| fail(format!("invalid {name} value '{v}': expected a hex port mask")))
+    let h = v
+        .strip_prefix("0x")
+        .or_else(|| v.strip_prefix("0X"))
+        .unwrap_or(v);
+    u64::from_str_radix(h, 16).unwrap_or_else(|_| {
+        fail(format!(
+            "invalid {name} value '{v}': expected a hex port mask"
+        ))
+    })
 }
 
 /// DPDK corelist: `0-3`, `0,2,4`, `1-2,4`.
 fn corelist(v: &str) -> Vec<usize> {
     let mut out = Vec::new();
     for part in v.split(',') {
-        let bad = || fail(format!("invalid -l value '{v}': expected a core list like 0-3 or 0,2"));
+        let bad = || {
+            fail(format!(
+                "invalid -l value '{v}': expected a core list like 0-3 or 0,2"
+            ))
+        };
         match part.split_once('-') {
             Some((a, b)) => {
-                let (a, b): (usize, usize) = (a.parse().unwrap_or_else(|_| bad()), b.parse().unwrap_or_else(|_| bad()));
+                let (a, b): (usize, usize) = (
+                    a.parse().unwrap_or_else(|_| bad()),
+                    b.parse().unwrap_or_else(|_| bad()),
+                );
                 if a > b {
                     bad();
                 }
@@ -96,14 +111,17 @@ fn parse_app(args: &[String], app: &mut App) {
         match a {
             "-f" => {
                 let f = value(args, &mut i, a);
-                let text = std::fs::read_to_string(f).unwrap_or_else(|e| fail(format!("cannot read -f {f}: {e}")));
+                let text = std::fs::read_to_string(f)
+                    .unwrap_or_else(|e| fail(format!("cannot read -f {f}: {e}")));
                 app.opts.config = Some((f.to_string(), text));
             }
             "-p" => app.opts.portmask = Some(mask(value(args, &mut i, a), a)),
             "-u" => app.opts.unprotected = mask(value(args, &mut i, a), a),
             "--cache" => {
                 let v = value(args, &mut i, a);
-                app.opts.strategy = v.parse::<Strategy>().unwrap_or_else(|e| fail(format!("invalid --cache value: {e}")));
+                app.opts.strategy = v
+                    .parse::<Strategy>()
+                    .unwrap_or_else(|e| fail(format!("invalid --cache value: {e}")));
             }
             "--flows" => {
                 app.opts.flows = num(value(args, &mut i, a), a, "a positive integer");
@@ -114,7 +132,9 @@ fn parse_app(args: &[String], app: &mut App) {
             "--replay-window" => {
                 let w: u32 = num(value(args, &mut i, a), a, "0 or 64..4096");
                 if w != 0 && !(64..=4096).contains(&w) {
-                    fail(format!("invalid --replay-window value '{w}': expected 0 or 64..4096"));
+                    fail(format!(
+                        "invalid --replay-window value '{w}': expected 0 or 64..4096"
+                    ));
                 }
                 app.opts.replay_window = Some(w);
             }
@@ -146,28 +166,41 @@ fn parse_eal(args: &[String], app: &mut App) {
         match a {
             "-l" | "--lcores" => lcores = corelist(value(args, &mut i, a)),
             "--vdev" => app.opts.vdevs.push(value(args, &mut i, a).to_string()),
-            "-a" | "--allow" | "-b" | "--block" | "-n" | "-r" | "-m" | "--socket-mem" | "--file-prefix" | "--huge-dir"
-            | "--log-level" | "--proc-type" | "--iova-mode" | "--base-virtaddr" | "--main-lcore" | "-d" => {
+            "-a" | "--allow" | "-b" | "--block" | "-n" | "-r" | "-m" | "--socket-mem"
+            | "--file-prefix" | "--huge-dir" | "--log-level" | "--proc-type" | "--iova-mode"
+            | "--base-virtaddr" | "--main-lcore" | "-d" => {
                 let _ = value(args, &mut i, a);
                 ignored.push(a.to_string());
             }
-            "--no-pci" | "--in-memory" | "--no-huge" | "--no-telemetry" | "--no-shconf" | "--legacy-mem"
+            "--no-pci"
+            | "--in-memory"
+            | "--no-huge"
+            | "--no-telemetry"
+            | "--no-shconf"
+            | "--legacy-mem"
             | "--single-file-segments" => ignored.push(a.to_string()),
             "-h" | "--help" => {
                 print!("{USAGE}");
                 std::process::exit(0);
             }
-            _ => fail(format!("unknown EAL option '{a}' (app options go after --)")),
+            _ => fail(format!(
+                "unknown EAL option '{a}' (app options go after --)"
+            )),
         }
         i += 1;
     }
     if !ignored.is_empty() {
-        eprintln!("xfgate: built without DPDK: ignoring EAL options {}", ignored.join(" "));
+        eprintln!(
+            "xfgate: built without DPDK: ignoring EAL options {}",
+            ignored.join(" ")
+        );
     }
     if lcores.len() < 2 {
         fail("-l needs at least two lcores: the management core and one worker");
     }
-    let ncpu = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let ncpu = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     app.opts.workers = lcores[1..].iter().map(|&l| (l, l % ncpu)).collect();
 }
 
@@ -189,7 +222,9 @@ fn main() {
             }
             app.opts.unprotected = demo::UNPROTECTED;
             app.opts.config = Some(("built-in demo configuration".into(), demo::config()));
-            let ncpu = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+            let ncpu = std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1);
             app.opts.workers = vec![(1, 1 % ncpu)];
         }
         Some("-h" | "--help") => {
@@ -237,16 +272,25 @@ fn run(app: App) -> i32 {
         app.opts.flows
     );
     let churn = (app.churn > 0.0).then(|| spawn_churn(&gw, app.churn, stop.clone()));
-    let interval = if app.stats_interval > 0.0 { Duration::from_secs_f64(app.stats_interval) } else { Duration::from_secs(3600) };
+    let interval = if app.stats_interval > 0.0 {
+        Duration::from_secs_f64(app.stats_interval)
+    } else {
+        Duration::from_secs(3600)
+    };
     let mut prev = (Instant::now(), gw.worker_snapshots());
-    gw.run(&stop, app.duration.map(Duration::from_secs_f64), interval, |g| {
-        if app.stats_interval > 0.0 {
-            let now = (Instant::now(), g.worker_snapshots());
-            let m = g.mgmt_counters().unwrap_or_default();
-            eprintln!("{}", live_line(&prev.1, &now.1, now.0 - prev.0, &m));
-            prev = now;
-        }
-    });
+    gw.run(
+        &stop,
+        app.duration.map(Duration::from_secs_f64),
+        interval,
+        |g| {
+            if app.stats_interval > 0.0 {
+                let now = (Instant::now(), g.worker_snapshots());
+                let m = g.mgmt_counters().unwrap_or_default();
+                eprintln!("{}", live_line(&prev.1, &now.1, now.0 - prev.0, &m));
+                prev = now;
+            }
+        },
+    );
     stop.store(true, Ordering::Relaxed);
     if let Some(c) = churn {
         let _ = c.join();
@@ -258,7 +302,10 @@ fn run(app: App) -> i32 {
     let report = final_report(&finals, &m, elapsed, &ports, nports);
     eprintln!("{}", summary(&finals, &m, elapsed));
     if let Some(path) = app.stats_json {
-        if let Err(e) = std::fs::write(&path, serde_json::to_string_pretty(&report).unwrap_or_default()) {
+        if let Err(e) = std::fs::write(
+            &path,
+            serde_json::to_string_pretty(&report).unwrap_or_default(),
+        ) {
             eprintln!("xfgate: cannot write --stats-json {path}: {e}");
             return 1;
         }
@@ -338,7 +385,12 @@ fn sum(s: &[WorkerSnapshot]) -> WorkerSnapshot {
     t
 }
 
-fn live_line(prev: &[WorkerSnapshot], cur: &[WorkerSnapshot], dt: Duration, m: &MgmtCounters) -> String {
+fn live_line(
+    prev: &[WorkerSnapshot],
+    cur: &[WorkerSnapshot],
+    dt: Duration,
+    m: &MgmtCounters,
+) -> String {
     let (p, c) = (sum(prev), sum(cur));
     let s = dt.as_secs_f64().max(1e-9);
     let rx = (c.counters.rx_packets - p.counters.rx_packets) as f64 / s;
@@ -363,7 +415,11 @@ fn live_line(prev: &[WorkerSnapshot], cur: &[WorkerSnapshot], dt: Duration, m: &
             line.push_str(&format!(" {name}={d}"));
         }
     }
-    line.push_str(&format!("  kills {} pending {}", m.policies_killed + m.sas_killed, m.pending));
+    line.push_str(&format!(
+        "  kills {} pending {}",
+        m.policies_killed + m.sas_killed,
+        m.pending
+    ));
     line
 }
 
@@ -404,8 +460,10 @@ fn final_report(
     nports: usize,
 ) -> serde_json::Value {
     let t = sum(finals);
-    let drops: serde_json::Map<String, serde_json::Value> =
-        REASONS.iter().map(|(r, n)| (n.to_string(), t.counters.drops[*r as usize].into())).collect();
+    let drops: serde_json::Map<String, serde_json::Value> = REASONS
+        .iter()
+        .map(|(r, n)| (n.to_string(), t.counters.drops[*r as usize].into()))
+        .collect();
     let lcores: Vec<serde_json::Value> = finals
         .iter()
         .map(|w| {

@@ -16,7 +16,12 @@ use xfgate::route::RouteSpec;
 use xfgate::spd::{PolicyId, PolicySpec, Selector};
 
 fn mgmt(strategy: Strategy) -> Mgmt {
-    let cfg = EngineConfig { max_policies: 4096, max_sas: 1024, strategy, ..EngineConfig::default() };
+    let cfg = EngineConfig {
+        max_policies: 4096,
+        max_sas: 1024,
+        strategy,
+        ..EngineConfig::default()
+    };
     let mut m = Mgmt::new(&cfg);
     m.track_kills();
     for op in u::base_routes() {
@@ -44,7 +49,10 @@ fn check_end_state(m: &mut Mgmt) {
         Reply::Count(n) => n as u64,
         r => panic!("{r:?}"),
     };
-    assert_eq!(c.policies_live, n_pol, "live policy objects == policies in the SPD");
+    assert_eq!(
+        c.policies_live, n_pol,
+        "live policy objects == policies in the SPD"
+    );
     assert_eq!(c.sas_live, n_sa, "live SA objects == SAs in the SAD");
     assert_eq!(c.policies_added - c.policies_killed, n_pol);
     assert_eq!(c.sas_added - c.sas_killed, n_sa);
@@ -57,8 +65,15 @@ fn check_end_state(m: &mut Mgmt) {
     assert_eq!(c.pending, 0, "nothing left to reclaim");
     assert_eq!(c.freed, c.retired, "freed == retired");
     let kills = m.kill_counts().unwrap();
-    assert_eq!(kills.len() as u64, c.policies_added + c.sas_added, "every object killed");
-    assert!(kills.values().all(|&n| n == 1), "every object killed exactly once");
+    assert_eq!(
+        kills.len() as u64,
+        c.policies_added + c.sas_added,
+        "every object killed"
+    );
+    assert!(
+        kills.values().all(|&n| n == 1),
+        "every object killed exactly once"
+    );
 }
 
 /// One random sequence on one thread: after every acknowledged change, the
@@ -80,7 +95,9 @@ fn coherence_sequence(seed: u64, strategy: Strategy, steps: usize) {
         }
         reader.online();
         for _ in 0..4 {
-            let burst: Vec<FlowKey> = (0..r.gen_range(1..32)).map(|_| keys[r.gen_range(0..keys.len())]).collect();
+            let burst: Vec<FlowKey> = (0..r.gen_range(1..32))
+                .map(|_| keys[r.gen_range(0..keys.len())])
+                .collect();
             shard.lookup_burst(&engine, &reader, &burst, &mut out);
             for (k, got) in burst.iter().zip(&out) {
                 let want = engine.resolve(k, &reader, false);
@@ -95,7 +112,10 @@ fn coherence_sequence(seed: u64, strategy: Strategy, steps: usize) {
         reader.offline();
     }
     drop(reader);
-    assert!(shard.stats.hits > 0 || strategy == Strategy::Off, "the cache was exercised");
+    assert!(
+        shard.stats.hits > 0 || strategy == Strategy::Off,
+        "the cache was exercised"
+    );
     check_end_state(&mut m);
 }
 
@@ -136,7 +156,8 @@ fn coherence_same_decisions_in_all_strategies() {
                     known = indexes(&mut m);
                 }
                 reader.online();
-                let burst: Vec<FlowKey> = (0..16).map(|_| keys[r.gen_range(0..keys.len())]).collect();
+                let burst: Vec<FlowKey> =
+                    (0..16).map(|_| keys[r.gen_range(0..keys.len())]).collect();
                 shard.lookup_burst(&engine, &reader, &burst, &mut out);
                 seen.extend_from_slice(&out);
                 reader.quiescent();
@@ -149,11 +170,22 @@ fn coherence_same_decisions_in_all_strategies() {
         let id = |b: &Bundle| {
             let p: Vec<u32> = b.policies().iter().map(|h| h.index).collect();
             let s: Vec<u32> = b.sas().iter().map(|h| h.index).collect();
-            (b.verdict, p, s, b.routed, b.routed.then_some((b.port, b.dst_mac)))
+            (
+                b.verdict,
+                p,
+                s,
+                b.routed,
+                b.routed.then_some((b.port, b.dst_mac)),
+            )
         };
-        for i in 0..results[0].len() {
-            assert_eq!(id(&results[0][i]), id(&results[1][i]), "seed {seed} #{i}: selective vs flush-all");
-            assert_eq!(id(&results[0][i]), id(&results[2][i]), "seed {seed} #{i}: selective vs off");
+        for (i, ((a, b), c)) in results[0]
+            .iter()
+            .zip(&results[1])
+            .zip(&results[2])
+            .enumerate()
+        {
+            assert_eq!(id(a), id(b), "seed {seed} #{i}: selective vs flush-all");
+            assert_eq!(id(a), id(c), "seed {seed} #{i}: selective vs off");
         }
     }
 }
@@ -227,14 +259,20 @@ fn coherence_concurrent(strategy: Strategy, seed: u64, changes: usize) {
     if let Some(f) = failure.lock().unwrap().take() {
         panic!("{strategy}: {f}");
     }
-    assert!(compared.load(Ordering::Relaxed) > 0, "some lookups were compared");
+    assert!(
+        compared.load(Ordering::Relaxed) > 0,
+        "some lookups were compared"
+    );
     assert!(hits > 0 || strategy == Strategy::Off);
     check_end_state(&mut m);
 }
 
 #[test]
 fn coherence_concurrent_workers() {
-    for (i, s) in [Strategy::Selective, Strategy::FlushAll, Strategy::Off].into_iter().enumerate() {
+    for (i, s) in [Strategy::Selective, Strategy::FlushAll, Strategy::Off]
+        .into_iter()
+        .enumerate()
+    {
         for seed in 0..4 {
             coherence_concurrent(s, 77 + seed + 10 * i as u64, 500);
         }
@@ -246,7 +284,11 @@ fn coherence_concurrent_workers() {
 #[test]
 fn kill_once_racing_deleters_timers_flushes() {
     for round in 0..3u64 {
-        let cfg = EngineConfig { max_policies: 1 << 14, max_sas: 1 << 12, ..EngineConfig::default() };
+        let cfg = EngineConfig {
+            max_policies: 1 << 14,
+            max_sas: 1 << 12,
+            ..EngineConfig::default()
+        };
         let mut m = Mgmt::new(&cfg);
         m.track_kills();
         let (h, join) = MgmtHandle::spawn(m, 64);
@@ -262,7 +304,8 @@ fn kill_once_racing_deleters_timers_flushes() {
             }
             specs.push(p);
         }
-        h.call(Op::Batch(specs.into_iter().map(Op::PolicyAdd).collect())).unwrap();
+        h.call(Op::Batch(specs.into_iter().map(Op::PolicyAdd).collect()))
+            .unwrap();
         let mut r = u::rng(round);
         let sas: Vec<_> = (0..200).map(|_| u::sa_spec(&mut r)).collect();
         for s in &sas {
@@ -279,10 +322,25 @@ fn kill_once_racing_deleters_timers_flushes() {
                         let s = &sas[r.gen_range(0..sas.len())];
                         let _ = match r.gen_range(0..6) {
                             0 | 1 => h.call(Op::PolicyDelete(PolicyId::Index(idx))),
-                            2 => h.call(Op::ExpirePolicy { index: idx, hard: true }),
-                            3 => h.call(Op::SaDelete { spi: s.spi, dst: s.dst, family: s.family }),
-                            4 => h.call(Op::ExpireSa { spi: s.spi, dst: s.dst, family: s.family, hard: true }),
-                            _ if r.gen_ratio(1, 50) => h.call(Op::PolicyFlush { dir: None, ptype: None }),
+                            2 => h.call(Op::ExpirePolicy {
+                                index: idx,
+                                hard: true,
+                            }),
+                            3 => h.call(Op::SaDelete {
+                                spi: s.spi,
+                                dst: s.dst,
+                                family: s.family,
+                            }),
+                            4 => h.call(Op::ExpireSa {
+                                spi: s.spi,
+                                dst: s.dst,
+                                family: s.family,
+                                hard: true,
+                            }),
+                            _ if r.gen_ratio(1, 50) => h.call(Op::PolicyFlush {
+                                dir: None,
+                                ptype: None,
+                            }),
                             _ => h.call(Op::SaFlush),
                         };
                     }
@@ -315,13 +373,25 @@ fn kill_once_racing_deleters_timers_flushes() {
 #[test]
 fn flood_established_flows_keep_hit_ratio() {
     let mut m = mgmt(Strategy::Selective);
-    m.apply(Op::SetDefault(Dir::Out, xfgate::spd::Action::Allow)).unwrap();
+    m.apply(Op::SetDefault(Dir::Out, xfgate::spd::Action::Allow))
+        .unwrap();
     let engine = m.engine().clone();
     let mut reader = engine.domain.register(1);
     reader.online();
     let cap = 1 << 14;
     let mut shard = Shard::new(cap);
-    let flow = |i: u64| FlowKey::new(Family::V4, Dir::Out, 0x0a00_0000 + i as u128, 0x0b00_0001, 17, 1000, 53, 0);
+    let flow = |i: u64| {
+        FlowKey::new(
+            Family::V4,
+            Dir::Out,
+            0x0a00_0000 + i as u128,
+            0x0b00_0001,
+            17,
+            1000,
+            53,
+            0,
+        )
+    };
     let established: Vec<FlowKey> = (0..cap as u64).map(flow).collect();
     let mut out = vec![Bundle::default(); 32];
     // Warm up: each established flow a few times, as traffic would.
@@ -332,7 +402,10 @@ fn flood_established_flows_keep_hit_ratio() {
             shard.sweep(&engine, 8, 0);
         }
     }
-    let cached_before = established.iter().filter(|k| shard.iter().any(|(e, _, _)| e == *k)).count();
+    let cached_before = established
+        .iter()
+        .filter(|k| shard.iter().any(|(e, _, _)| e == *k))
+        .count();
     let mut next_new = 1u64 << 32;
     let (mut est_lookups, mut est_hits) = (0u64, 0u64);
     let mut burst = Vec::with_capacity(32);
@@ -367,8 +440,14 @@ fn flood_established_flows_keep_hit_ratio() {
         "flood: cap {cap}, established cached before flood {cached_before}, hit ratio {ratio:.4} over {est_lookups} lookups; stats {:?}",
         shard.stats
     );
-    assert!(cached_before as f64 >= 0.95 * cap as f64, "warm-up cached {cached_before} of {cap}");
-    assert!(ratio >= 0.95, "established flows' hit ratio under a 90 % flood: {ratio:.4}");
+    assert!(
+        cached_before as f64 >= 0.95 * cap as f64,
+        "warm-up cached {cached_before} of {cap}"
+    );
+    assert!(
+        ratio >= 0.95,
+        "established flows' hit ratio under a 90 % flood: {ratio:.4}"
+    );
     reader.offline();
 }
 
@@ -383,8 +462,18 @@ fn policy_add_invalidates_selectively() {
         s.src = Prefix::new(Family::V4, a, 24);
         s
     };
-    m.apply(Op::PolicyAdd(PolicySpec::bypass(sel(0x0a01_0000), Dir::Out, 10))).unwrap();
-    m.apply(Op::PolicyAdd(PolicySpec::bypass(sel(0x0a02_0000), Dir::Out, 10))).unwrap();
+    m.apply(Op::PolicyAdd(PolicySpec::bypass(
+        sel(0x0a01_0000),
+        Dir::Out,
+        10,
+    )))
+    .unwrap();
+    m.apply(Op::PolicyAdd(PolicySpec::bypass(
+        sel(0x0a02_0000),
+        Dir::Out,
+        10,
+    )))
+    .unwrap();
     let mut reader = engine.domain.register(1);
     let mut shard = Shard::new(64);
     let k1 = FlowKey::new(Family::V4, Dir::Out, 0x0a01_0005, 0x0b00_0001, 17, 1, 2, 0);
@@ -398,7 +487,10 @@ fn policy_add_invalidates_selectively() {
     let stale0 = shard.stats.stale;
     // A higher-priority block policy over 10.1.0.0/16 beats the first one only.
     let mut b = PolicySpec::bypass(
-        Selector { src: Prefix::new(Family::V4, 0x0a01_0000, 16), ..Selector::any(Family::V4) },
+        Selector {
+            src: Prefix::new(Family::V4, 0x0a01_0000, 16),
+            ..Selector::any(Family::V4)
+        },
         Dir::Out,
         1,
     );
@@ -408,20 +500,41 @@ fn policy_add_invalidates_selectively() {
     shard.lookup_burst(&engine, &reader, &[k1, k2], &mut out);
     assert_eq!(out[0].verdict, xfgate::flow::Verdict::PolicyBlock);
     assert_eq!(out[1].verdict, xfgate::flow::Verdict::Bypass);
-    assert_eq!(shard.stats.stale - stale0, 1, "only the covered flow was refreshed");
+    assert_eq!(
+        shard.stats.stale - stale0,
+        1,
+        "only the covered flow was refreshed"
+    );
     reader.offline();
     // Under flush-all the same add would refresh both.
     let mut m2 = mgmt(Strategy::FlushAll);
     let e2 = m2.engine().clone();
-    m2.apply(Op::PolicyAdd(PolicySpec::bypass(sel(0x0a01_0000), Dir::Out, 10))).unwrap();
-    m2.apply(Op::PolicyAdd(PolicySpec::bypass(sel(0x0a02_0000), Dir::Out, 10))).unwrap();
+    m2.apply(Op::PolicyAdd(PolicySpec::bypass(
+        sel(0x0a01_0000),
+        Dir::Out,
+        10,
+    )))
+    .unwrap();
+    m2.apply(Op::PolicyAdd(PolicySpec::bypass(
+        sel(0x0a02_0000),
+        Dir::Out,
+        10,
+    )))
+    .unwrap();
     let mut r2 = e2.domain.register(1);
     let mut s2 = Shard::new(64);
     r2.online();
     s2.lookup_burst(&e2, &r2, &[k1, k2], &mut out);
     s2.lookup_burst(&e2, &r2, &[k1, k2], &mut out);
     r2.offline();
-    let mut b = PolicySpec::bypass(Selector { src: Prefix::new(Family::V4, 0x0a01_0000, 16), ..Selector::any(Family::V4) }, Dir::Out, 1);
+    let mut b = PolicySpec::bypass(
+        Selector {
+            src: Prefix::new(Family::V4, 0x0a01_0000, 16),
+            ..Selector::any(Family::V4)
+        },
+        Dir::Out,
+        1,
+    );
     b.action = xfgate::spd::Action::Block;
     m2.apply(Op::PolicyAdd(b)).unwrap();
     r2.online();
@@ -429,7 +542,11 @@ fn policy_add_invalidates_selectively() {
     s2.lookup_burst(&e2, &r2, &[k1, k2], &mut out);
     assert_eq!(s2.stats.stale - st, 2);
     r2.offline();
-    let _ = RouteSpec { prefix: Prefix::any(Family::V4), port: 0, next_hop: None };
+    let _ = RouteSpec {
+        prefix: Prefix::any(Family::V4),
+        port: 0,
+        next_hop: None,
+    };
 }
 
 #[test]
@@ -438,17 +555,34 @@ fn sweep_releases_entries_of_dead_objects() {
     let engine = m.engine().clone();
     let mut s = Selector::any(Family::V4);
     s.src = Prefix::new(Family::V4, 0x0a00_0000, 8);
-    m.apply(Op::PolicyAdd(PolicySpec::bypass(s, Dir::Out, 1))).unwrap();
+    m.apply(Op::PolicyAdd(PolicySpec::bypass(s, Dir::Out, 1)))
+        .unwrap();
     let mut reader = engine.domain.register(1);
     let mut shard = Shard::new(256);
-    let keys: Vec<FlowKey> =
-        (0..100).map(|i| FlowKey::new(Family::V4, Dir::Out, 0x0a00_0000 + i, 0x0b00_0001, 17, 1, 2, 0)).collect();
+    let keys: Vec<FlowKey> = (0..100)
+        .map(|i| {
+            FlowKey::new(
+                Family::V4,
+                Dir::Out,
+                0x0a00_0000 + i,
+                0x0b00_0001,
+                17,
+                1,
+                2,
+                0,
+            )
+        })
+        .collect();
     let mut out = vec![Bundle::default(); 100];
     reader.online();
     shard.lookup_burst(&engine, &reader, &keys, &mut out);
     reader.offline();
     assert_eq!(shard.len(), 100);
-    m.apply(Op::PolicyFlush { dir: None, ptype: None }).unwrap();
+    m.apply(Op::PolicyFlush {
+        dir: None,
+        ptype: None,
+    })
+    .unwrap();
     reader.online();
     // Never hit again: the clock hand alone releases them within one pass.
     shard.sweep(&engine, shard.capacity(), 0);

@@ -30,7 +30,12 @@ fn write_pcap(path: &Path, frames: &[Vec<u8>]) {
     w.finish().unwrap();
 }
 
-fn run(vdevs: Vec<String>, unprotected: u64, config: &str, replay_window: Option<u32>) -> (Vec<WorkerSnapshot>, MgmtCounters) {
+fn run(
+    vdevs: Vec<String>,
+    unprotected: u64,
+    config: &str,
+    replay_window: Option<u32>,
+) -> (Vec<WorkerSnapshot>, MgmtCounters) {
     let opts = GatewayOpts {
         vdevs,
         workers: vec![(1, 1)],
@@ -42,7 +47,12 @@ fn run(vdevs: Vec<String>, unprotected: u64, config: &str, replay_window: Option
     };
     let gw = Gateway::start(opts).unwrap_or_else(|e| panic!("start: {e}"));
     let stop = AtomicBool::new(false);
-    gw.run(&stop, Some(Duration::from_secs(20)), Duration::from_millis(50), |_| {});
+    gw.run(
+        &stop,
+        Some(Duration::from_secs(20)),
+        Duration::from_millis(50),
+        |_| {},
+    );
     assert!(gw.inputs_done(), "inputs finished before the timeout");
     gw.shutdown()
 }
@@ -66,7 +76,11 @@ fn drops(t: &xfgate::stats::LcoreCounters, r: DropReason) -> u64 {
 
 /// rx = forwarded + drops, and the final object counts are zero.
 fn check_accounting(t: &xfgate::stats::LcoreCounters, m: &MgmtCounters) {
-    assert_eq!(t.rx_packets, t.forwarded + t.drops.iter().sum::<u64>(), "every packet in one counter: {t:?}");
+    assert_eq!(
+        t.rx_packets,
+        t.forwarded + t.drops.iter().sum::<u64>(),
+        "every packet in one counter: {t:?}"
+    );
     assert_eq!(t.tx_packets, t.forwarded);
     assert_eq!(m.policies_live + m.sas_live, 0, "live objects end at zero");
     assert_eq!(m.freed, m.retired, "everything retired was freed");
@@ -114,7 +128,15 @@ route add 10.8.0.0/16 port 1
     let mut frames = Vec::new();
     let mut protected_in = Vec::new();
     for i in 0..20u128 {
-        let f4 = FrameSpec::udp(Family::V4, 0x0a01_0000 + i, 0x0a02_0001, 1000 + i as u16, 53, i as usize * 37).frame();
+        let f4 = FrameSpec::udp(
+            Family::V4,
+            0x0a01_0000 + i,
+            0x0a02_0001,
+            1000 + i as u16,
+            53,
+            i as usize * 37,
+        )
+        .frame();
         let f6 = FrameSpec::tcp(
             Family::V6,
             0x2001_0db8_0001_0000_0000_0000_0000_0000 + i,
@@ -132,12 +154,17 @@ route add 10.8.0.0/16 port 1
     for i in 0..5u128 {
         frames.push(FrameSpec::udp(Family::V4, 0x0a01_0000 + i, 0x0a09_0001, 1, 2, 10).frame()); // block
         frames.push(FrameSpec::udp(Family::V4, 0x0a01_0000 + i, 0x0a08_0001, 1, 2, 10).frame()); // bypass
-        frames.push(FrameSpec::udp(Family::V4, 0x0a01_0000 + i, 0x0a07_0001, 1, 2, 10).frame()); // no policy
+        frames.push(FrameSpec::udp(Family::V4, 0x0a01_0000 + i, 0x0a07_0001, 1, 2, 10).frame());
+        // no policy
     }
     let mut bad = FrameSpec::udp(Family::V4, 0x0a01_0001, 0x0a02_0001, 1, 2, 10).frame();
     bad.truncate(20); // truncated IPv4 header
     frames.push(bad);
-    frames.push(FrameSpec::udp(Family::V4, 0x0a01_0001, 0x0a02_0001, 1, 2, 10).with_ttl(1).frame()); // TTL
+    frames.push(
+        FrameSpec::udp(Family::V4, 0x0a01_0001, 0x0a02_0001, 1, 2, 10)
+            .with_ttl(1)
+            .frame(),
+    ); // TTL
     write_pcap(&inp, &frames);
     let vdevs = vec![
         format!("net_pcap0,rx_pcap={}", inp.display()),
@@ -196,8 +223,12 @@ route add 10.8.0.0/16 port 1
 }
 
 fn vectors() -> Vec<Value> {
-    let p = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vectors/esp-aes-gcm.json");
-    let v: Value = serde_json::from_str(&std::fs::read_to_string(p).expect("shared vectors present")).unwrap();
+    let p = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/vectors/esp-aes-gcm.json"
+    );
+    let v: Value =
+        serde_json::from_str(&std::fs::read_to_string(p).expect("shared vectors present")).unwrap();
     v["vectors"].as_array().unwrap().clone()
 }
 
@@ -254,7 +285,11 @@ fn inbound_vectors_decrypt_and_error_counters() {
                 std::net::Ipv6Addr::from(<[u8; 16]>::try_from(&inner[24..40]).unwrap()).to_string(),
             )
         };
-        let proto = if inner[0] >> 4 == 4 { inner[9] } else { inner[6] };
+        let proto = if inner[0] >> 4 == 4 {
+            inner[9]
+        } else {
+            inner[6]
+        };
         if !selectors.insert((isrc.clone(), idst.clone(), proto)) {
             continue; // one policy per selector: a second vector for it would need another
         }

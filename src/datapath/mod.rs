@@ -252,13 +252,15 @@ impl<B: PacketBuf, R: RxQueue<B>, T: TxQueue<B>> Lcore<B, R, T> {
                         self.counters.fragments += 1;
                     }
                     match (protected, p.esp) {
-                        (false, Some(esp)) => match engine.sa_in(esp.spi, k.dst, k.family, &self.reader) {
-                            Some((h, _)) => {
-                                self.esp_sa[i] = h;
-                                Act::Esp
+                        (false, Some(esp)) => {
+                            match engine.sa_in(esp.spi, k.dst, k.family, &self.reader) {
+                                Some((h, _)) => {
+                                    self.esp_sa[i] = h;
+                                    Act::Esp
+                                }
+                                None => Act::Drop(DropReason::NoSa),
                             }
-                            None => Act::Drop(DropReason::NoSa),
-                        },
+                        }
                         _ => {
                             self.keys.push(k);
                             Act::Lookup(self.keys.len() as u16 - 1)
@@ -276,7 +278,8 @@ impl<B: PacketBuf, R: RxQueue<B>, T: TxQueue<B>> Lcore<B, R, T> {
         // 3. One flow-cache lookup for the burst.
         let nk = self.keys.len();
         if nk > 0 {
-            self.shard.lookup_burst(&engine, &self.reader, &self.keys, &mut self.bundles[..nk]);
+            self.shard
+                .lookup_burst(&engine, &self.reader, &self.keys, &mut self.bundles[..nk]);
         }
 
         // 4. Act on verdicts.
@@ -285,12 +288,16 @@ impl<B: PacketBuf, R: RxQueue<B>, T: TxQueue<B>> Lcore<B, R, T> {
             self.reserve_seqs(n);
         }
         for (i, pkt) in burst.iter_mut().enumerate() {
-            let Act::Lookup(ki) = self.acts[i] else { continue };
+            let Act::Lookup(ki) = self.acts[i] else {
+                continue;
+            };
             let b = self.bundles[ki as usize];
             let key = self.keys[ki as usize];
             self.acts[i] = match b.verdict {
                 Verdict::Protect => self.protect(pkt, &b, self.l2len[i] as usize),
-                Verdict::Bypass => self.forward(pkt, &b, self.secpath[i].is_none(), self.l2len[i] as usize),
+                Verdict::Bypass => {
+                    self.forward(pkt, &b, self.secpath[i].is_none(), self.l2len[i] as usize)
+                }
                 Verdict::NeedEsp => match self.secpath[i] {
                     None => Act::Drop(DropReason::NeedEsp),
                     Some(h) if engine.secpath_ok(&b, &key, &[h], &self.reader) => {
@@ -363,11 +370,10 @@ impl<B: PacketBuf, R: RxQueue<B>, T: TxQueue<B>> Lcore<B, R, T> {
                     Ok(g) => g,
                     Err(p) => p.into_inner(),
                 };
-                for j in i..n {
+                for (j, pkt) in pkts.iter_mut().enumerate().take(n).skip(i) {
                     if self.acts[j] != Act::Esp || self.esp_sa[j] != h {
                         continue;
                     }
-                    let pkt = &mut pkts[j];
                     pkt.adj(self.l2len[j] as usize);
                     self.acts[j] = match st.decapsulate(&sa.esp, pkt) {
                         Ok(d) => {
@@ -392,7 +398,9 @@ impl<B: PacketBuf, R: RxQueue<B>, T: TxQueue<B>> Lcore<B, R, T> {
                 }
             }
             if errors > 0 {
-                sa.counters.errors.fetch_add(errors, std::sync::atomic::Ordering::Relaxed);
+                sa.counters
+                    .errors
+                    .fetch_add(errors, std::sync::atomic::Ordering::Relaxed);
             }
             if pk > 0 {
                 self.report_expiry(h, sa.account(pk, bytes));
@@ -403,7 +411,9 @@ impl<B: PacketBuf, R: RxQueue<B>, T: TxQueue<B>> Lcore<B, R, T> {
     /// Reserve outbound sequence numbers: one atomic add per SA per burst.
     fn reserve_seqs(&mut self, n: usize) {
         for i in 0..n {
-            let Act::Lookup(ki) = self.acts[i] else { continue };
+            let Act::Lookup(ki) = self.acts[i] else {
+                continue;
+            };
             let b = &self.bundles[ki as usize];
             if b.verdict != Verdict::Protect {
                 continue;
@@ -415,11 +425,17 @@ impl<B: PacketBuf, R: RxQueue<B>, T: TxQueue<B>> Lcore<B, R, T> {
         }
         for s in 0..self.sab.n {
             let h = self.sab.handle[s];
-            match self.engine.sas.get(h, &self.reader).map(|sa| sa.seq.reserve(self.sab.count[s])) {
+            match self
+                .engine
+                .sas
+                .get(h, &self.reader)
+                .map(|sa| sa.seq.reserve(self.sab.count[s]))
+            {
                 Some(Ok(first)) => self.sab.next_seq[s] = first,
                 Some(Err(_)) => {
                     self.sab.exhausted[s] = true;
-                    self.engine.report(WorkerEvent::SaExpire { sa: h, hard: true });
+                    self.engine
+                        .report(WorkerEvent::SaExpire { sa: h, hard: true });
                 }
                 None => self.sab.exhausted[s] = true,
             }
@@ -442,9 +458,11 @@ impl<B: PacketBuf, R: RxQueue<B>, T: TxQueue<B>> Lcore<B, R, T> {
 
     fn report_expiry(&self, h: Handle, e: u8) {
         if e & EXPIRE_HARD != 0 {
-            self.engine.report(WorkerEvent::SaExpire { sa: h, hard: true });
+            self.engine
+                .report(WorkerEvent::SaExpire { sa: h, hard: true });
         } else if e & EXPIRE_SOFT != 0 {
-            self.engine.report(WorkerEvent::SaExpire { sa: h, hard: false });
+            self.engine
+                .report(WorkerEvent::SaExpire { sa: h, hard: false });
         }
     }
 

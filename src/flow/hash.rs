@@ -55,11 +55,24 @@ mod tests {
         let h1 = FlowHasher::random();
         let h2 = FlowHasher::random();
         let k = FlowKey::new(Family::V4, Dir::Out, 1, 2, 17, 3, 4, 0);
-        assert_ne!(h1.hash(&k), h2.hash(&k), "two random keys give different hashes");
+        assert_ne!(
+            h1.hash(&k),
+            h2.hash(&k),
+            "two random keys give different hashes"
+        );
         // Sequential flows spread over 1024 buckets without pathological clustering.
         let mut buckets = vec![0u32; 1024];
         for i in 0..65536u128 {
-            let k = FlowKey::new(Family::V4, Dir::Out, 0x0a00_0000 + i, 0x0b00_0001, 17, 1000, 53, 0);
+            let k = FlowKey::new(
+                Family::V4,
+                Dir::Out,
+                0x0a00_0000 + i,
+                0x0b00_0001,
+                17,
+                1000,
+                53,
+                0,
+            );
             buckets[(h1.hash(&k) & 1023) as usize] += 1;
         }
         let max = *buckets.iter().max().unwrap();
@@ -71,9 +84,18 @@ mod tests {
         v.push(FlowKey { dport: 9, ..base });
         v.push(FlowKey { ingress: 9, ..base });
         v.push(FlowKey { proto: 6, ..base });
-        v.push(FlowKey { dir: Dir::In, ..base });
-        v.push(FlowKey { src: 1 << 100, ..base });
-        v.push(FlowKey { dst: 1 << 90, ..base });
+        v.push(FlowKey {
+            dir: Dir::In,
+            ..base
+        });
+        v.push(FlowKey {
+            src: 1 << 100,
+            ..base
+        });
+        v.push(FlowKey {
+            dst: 1 << 90,
+            ..base
+        });
         let hs: std::collections::HashSet<u64> = v.iter().map(|k| h1.hash(k)).collect();
         assert_eq!(hs.len(), v.len());
     }

@@ -203,7 +203,13 @@ impl Shard {
 
     /// Look up a burst of keys; `out[i]` receives the decision for `keys[i]`.
     /// Misses are resolved against the engine and cached subject to admission.
-    pub fn lookup_burst(&mut self, engine: &Engine, reader: &Reader, keys: &[FlowKey], out: &mut [Bundle]) {
+    pub fn lookup_burst(
+        &mut self,
+        engine: &Engine,
+        reader: &Reader,
+        keys: &[FlowKey],
+        out: &mut [Bundle],
+    ) {
         debug_assert!(out.len() >= keys.len());
         if engine.strategy == Strategy::Off {
             for (k, o) in keys.iter().zip(out.iter_mut()) {
@@ -218,7 +224,13 @@ impl Shard {
         }
     }
 
-    fn lookup_chunk(&mut self, engine: &Engine, reader: &Reader, keys: &[FlowKey], out: &mut [Bundle]) {
+    fn lookup_chunk(
+        &mut self,
+        engine: &Engine,
+        reader: &Reader,
+        keys: &[FlowKey],
+        out: &mut [Bundle],
+    ) {
         let n = keys.len();
         let mut place = [(0usize, 0usize, 0u32, 0u64); MAX_BURST];
         // Pass 1: hash the burst and pull both buckets of every key towards the core.
@@ -243,7 +255,8 @@ impl Shard {
                         let (b, w) = (pos / WAYS, pos % WAYS);
                         let m = self.buckets[b].meta[w];
                         if m != PROTECTED | RECENCY_MAX {
-                            self.buckets[b].meta[w] = PROTECTED | ((m & RECENCY) + 1).min(RECENCY_MAX);
+                            self.buckets[b].meta[w] =
+                                PROTECTED | ((m & RECENCY) + 1).min(RECENCY_MAX);
                         }
                         self.stats.hits += 1;
                     } else {
@@ -297,7 +310,9 @@ impl Shard {
         let bits = self.door.len() * 64;
         let mut seen = true;
         for j in 0..3 {
-            let bit = ((h.rotate_left(17 * j + 7)).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 20) as usize % bits;
+            let bit = ((h.rotate_left(17 * j + 7)).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 20)
+                as usize
+                % bits;
             let (wi, m) = (bit / 64, 1u64 << (bit % 64));
             seen &= self.door[wi] & m != 0;
             self.door[wi] |= m;
@@ -334,7 +349,11 @@ impl Shard {
             (p, if proven { PROTECTED | 1 } else { 0 })
         } else if let Some(p) = unproven {
             (p, if proven { PROTECTED | 1 } else { 0 })
-        } else if let Some(p) = if proven { self.displace(b1, b2).or(idle) } else { None } {
+        } else if let Some(p) = if proven {
+            self.displace(b1, b2).or(idle)
+        } else {
+            None
+        } {
             (p, PROTECTED | 1)
         } else {
             self.stats.denied += 1;
@@ -348,7 +367,10 @@ impl Shard {
         }
         self.buckets[bi].sig[w] = sig;
         self.buckets[bi].meta[w] = meta;
-        self.entries[pos] = Entry { key: *key, bundle: b };
+        self.entries[pos] = Entry {
+            key: *key,
+            bundle: b,
+        };
         self.stats.inserts += 1;
     }
 

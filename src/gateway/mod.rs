@@ -141,7 +141,9 @@ impl Gateway {
             for (loc, cmd) in config::parse_file(text, name)? {
                 match command_op(cmd.clone()) {
                     Some(mut op) => {
-                        if let (Op::SaAdd(s) | Op::SaUpdate(s), Some(w)) = (&mut op, opts.replay_window) {
+                        if let (Op::SaAdd(s) | Op::SaUpdate(s), Some(w)) =
+                            (&mut op, opts.replay_window)
+                        {
                             s.replay_window = w;
                         }
                         if let Op::SaAdd(s) = &op {
@@ -164,11 +166,15 @@ impl Gateway {
             }
             ops.push(("built-in configuration".to_string(), op.clone()));
         }
-        let cfg = EngineConfig { strategy: opts.strategy, ..EngineConfig::default() };
+        let cfg = EngineConfig {
+            strategy: opts.strategy,
+            ..EngineConfig::default()
+        };
         let mut mgmt = Mgmt::new(&cfg);
         // Applied one by one so an error names its line; a failure leaves nothing running.
         for (line, op) in ops {
-            mgmt.apply(op).map_err(|err| GatewayError::Apply { line, err })?;
+            mgmt.apply(op)
+                .map_err(|err| GatewayError::Apply { line, err })?;
         }
 
         // 2. Ports, with generated ESP for `gen...,esp=SPI` from the configured SA.
@@ -201,16 +207,33 @@ impl Gateway {
         let mut lcores: Vec<Option<Worker>> = Vec::new();
         for (wi, wq) in queues.into_iter().enumerate() {
             let lcore_id = opts.workers.get(wi).map(|w| w.0).unwrap_or(wi + 1);
-            let rx: Vec<(u16, SwRx)> =
-                wq.rx.into_iter().enumerate().filter(|(p, _)| enabled(*p)).map(|(p, q)| (p as u16, q)).collect();
-            let tx: Vec<Option<SwTx>> =
-                wq.tx.into_iter().enumerate().map(|(p, q)| enabled(p).then_some(q)).collect();
+            let rx: Vec<(u16, SwRx)> = wq
+                .rx
+                .into_iter()
+                .enumerate()
+                .filter(|(p, _)| enabled(*p))
+                .map(|(p, q)| (p as u16, q))
+                .collect();
+            let tx: Vec<Option<SwTx>> = wq
+                .tx
+                .into_iter()
+                .enumerate()
+                .map(|(p, q)| enabled(p).then_some(q))
+                .collect();
             let shard = Shard::new(opts.flows);
-            lcores.push(Some(Lcore::new(lcore_id, engine.clone(), shard, rx, tx, port_confs.clone())));
+            lcores.push(Some(Lcore::new(
+                lcore_id,
+                engine.clone(),
+                shard,
+                rx,
+                tx,
+                port_confs.clone(),
+            )));
         }
         let (mh, mjoin) = MgmtHandle::spawn(mgmt, 256);
-        let snapshots: Vec<_> =
-            (0..lcores.len()).map(|_| Arc::new(Mutex::new(WorkerSnapshot::default()))).collect();
+        let snapshots: Vec<_> = (0..lcores.len())
+            .map(|_| Arc::new(Mutex::new(WorkerSnapshot::default())))
+            .collect();
         let done = Arc::new(AtomicUsize::new(0));
         let slots = Arc::new(Mutex::new(lcores));
         let lcore_list: Vec<(usize, usize)> = (0..nworkers)
@@ -220,9 +243,14 @@ impl Gateway {
         let snaps = snapshots.clone();
         let done2 = done.clone();
         let workers = lcore::launch(&lcore_list, move |ctx| {
-            let wi = index_of.iter().position(|&l| l == ctx.lcore_id).unwrap_or(0);
+            let wi = index_of
+                .iter()
+                .position(|&l| l == ctx.lcore_id)
+                .unwrap_or(0);
             let lc = slots.lock().map(|mut v| v[wi].take()).ok().flatten();
-            let Some(mut lc) = lc else { return WorkerSnapshot::default() };
+            let Some(mut lc) = lc else {
+                return WorkerSnapshot::default();
+            };
             worker_loop(&mut lc, &ctx, &snaps[wi], &done2)
         })
         .map_err(|e| GatewayError::Other(format!("cannot start worker lcores: {e}")))?;
@@ -247,7 +275,10 @@ impl Gateway {
 
     /// Current worker snapshots (never blocks a worker).
     pub fn worker_snapshots(&self) -> Vec<WorkerSnapshot> {
-        self.snapshots.iter().map(|s| s.lock().map(|g| g.clone()).unwrap_or_default()).collect()
+        self.snapshots
+            .iter()
+            .map(|s| s.lock().map(|g| g.clone()).unwrap_or_default())
+            .collect()
     }
 
     pub fn mgmt_counters(&self) -> Option<MgmtCounters> {
@@ -259,7 +290,13 @@ impl Gateway {
 
     /// Wait until `stop` is set, `duration` passed, or the inputs ended; call
     /// `tick` every `interval`.
-    pub fn run(&self, stop: &AtomicBool, duration: Option<Duration>, interval: Duration, mut tick: impl FnMut(&Gateway)) {
+    pub fn run(
+        &self,
+        stop: &AtomicBool,
+        duration: Option<Duration>,
+        interval: Duration,
+        mut tick: impl FnMut(&Gateway),
+    ) {
         let mut next = Instant::now() + interval;
         loop {
             if stop.load(Ordering::Relaxed) || self.inputs_done() {
@@ -293,7 +330,9 @@ impl Gateway {
         drop(mgmt);
         let counters = {
             // Dropping every handle ends the management thread.
-            let Gateway { mgmt, mgmt_join, .. } = self;
+            let Gateway {
+                mgmt, mgmt_join, ..
+            } = self;
             drop(mgmt);
             match mgmt_join.and_then(|j| j.join().ok()) {
                 Some(mut m) => {
@@ -308,7 +347,12 @@ impl Gateway {
     }
 }
 
-fn worker_loop(lc: &mut Worker, ctx: &lcore::WorkerCtx, snap: &Mutex<WorkerSnapshot>, done: &AtomicUsize) -> WorkerSnapshot {
+fn worker_loop(
+    lc: &mut Worker,
+    ctx: &lcore::WorkerCtx,
+    snap: &Mutex<WorkerSnapshot>,
+    done: &AtomicUsize,
+) -> WorkerSnapshot {
     lc.online();
     let t0 = Instant::now();
     let mut loops = 0u64;
@@ -317,7 +361,7 @@ fn worker_loop(lc: &mut Worker, ctx: &lcore::WorkerCtx, snap: &Mutex<WorkerSnaps
         let now_ms = t0.elapsed().as_millis() as u64;
         let n = lc.poll_once(now_ms);
         loops += 1;
-        if loops % 256 == 0 {
+        if loops.is_multiple_of(256) {
             publish(lc, snap, false);
         }
         if n == 0 {
@@ -374,7 +418,11 @@ fn esp_gen_factory(specs: Arc<Vec<SaSpec>>) -> crate::port::registry::GenTransfo
                 return false;
             }
             seq += 1;
-            let ty: u16 = if b.data()[0] >> 4 == 6 { 0x86dd } else { 0x0800 };
+            let ty: u16 = if b.data()[0] >> 4 == 6 {
+                0x86dd
+            } else {
+                0x0800
+            };
             match b.prepend(14) {
                 Some(d) => {
                     d[..12].copy_from_slice(&mac);

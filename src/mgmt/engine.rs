@@ -36,7 +36,9 @@ impl std::str::FromStr for Strategy {
             "selective" => Ok(Strategy::Selective),
             "flush-all" => Ok(Strategy::FlushAll),
             "off" => Ok(Strategy::Off),
-            _ => Err(format!("unknown cache strategy '{s}' (expected selective, flush-all or off)")),
+            _ => Err(format!(
+                "unknown cache strategy '{s}' (expected selective, flush-all or off)"
+            )),
         }
     }
 }
@@ -137,7 +139,8 @@ impl Engine {
     /// Report an event to mgmt without blocking; a full queue drops it (counted).
     #[inline]
     pub fn report(&self, ev: WorkerEvent) {
-        if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = self.events.try_send(ev) {
+        if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = self.events.try_send(ev)
+        {
             self.counters.events_dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -193,7 +196,12 @@ impl Engine {
     /// Order matters (DESIGN rule 6): mgmt publishes a table change and only then
     /// bumps generations; here the stamps are read before the tables, and handles'
     /// stamps during the lookup, bracketed by two reads of the table version.
-    pub fn resolve_for_cache(&self, key: &FlowKey, reader: &Reader, report_acquire: bool) -> (Bundle, bool) {
+    pub fn resolve_for_cache(
+        &self,
+        key: &FlowKey,
+        reader: &Reader,
+        report_acquire: bool,
+    ) -> (Bundle, bool) {
         loop {
             let v1 = self.tables.version();
             let stamps = self.stamps(key.dir);
@@ -206,7 +214,10 @@ impl Engine {
             match r {
                 Ok((b, acquire)) => {
                     if let (true, Some(template)) = (report_acquire, acquire) {
-                        self.report(WorkerEvent::Acquire { key: *key, template });
+                        self.report(WorkerEvent::Acquire {
+                            key: *key,
+                            template,
+                        });
                     }
                     return (b, v1 == v2);
                 }
@@ -216,7 +227,11 @@ impl Engine {
         }
     }
 
-    fn policy<'r>(&'r self, idx: PolIdx, reader: &'r Reader) -> Result<(Handle, &'r Policy), Raced> {
+    fn policy<'r>(
+        &'r self,
+        idx: PolIdx,
+        reader: &'r Reader,
+    ) -> Result<(Handle, &'r Policy), Raced> {
         let h = self.policies.current(idx).ok_or(Raced)?;
         let p = self.policies.get(h, reader).ok_or(Raced)?;
         Ok((h, p))
@@ -288,7 +303,10 @@ impl Engine {
         reader: &Reader,
         stamps: Stamps,
     ) -> Result<(Bundle, Option<Template>), Raced> {
-        let mut b = Bundle { stamps, ..Bundle::default() };
+        let mut b = Bundle {
+            stamps,
+            ..Bundle::default()
+        };
         let (pols, n) = self.match_policies(t, key, reader)?;
         if n == 0 {
             b.uses_nopol = true;
@@ -304,7 +322,11 @@ impl Engine {
             b.policies[b.npol as usize] = *h;
             b.npol += 1;
         }
-        if pols.iter().flatten().any(|(_, p)| p.spec.action == Action::Block) {
+        if pols
+            .iter()
+            .flatten()
+            .any(|(_, p)| p.spec.action == Action::Block)
+        {
             b.verdict = Verdict::PolicyBlock;
             return Ok((b, None));
         }
@@ -339,7 +361,11 @@ impl Engine {
                 }
             }
         }
-        b.verdict = if b.nsa > 0 { Verdict::Protect } else { Verdict::Bypass };
+        b.verdict = if b.nsa > 0 {
+            Verdict::Protect
+        } else {
+            Verdict::Bypass
+        };
         Self::route_into(t, &mut b, rfam, rdst);
         Ok((b, None))
     }
@@ -352,7 +378,10 @@ impl Engine {
         reader: &Reader,
         stamps: Stamps,
     ) -> Result<(Bundle, Option<Template>), Raced> {
-        let mut b = Bundle { stamps, ..Bundle::default() };
+        let mut b = Bundle {
+            stamps,
+            ..Bundle::default()
+        };
         let (pols, n) = self.match_policies(t, key, reader)?;
         if n == 0 {
             b.uses_nopol = true;
@@ -386,9 +415,17 @@ impl Engine {
     /// Linux's secpath check for a decapsulated packet: every `required` template of
     /// the inbound bundle's policies must be satisfied by one of the SAs that
     /// decapsulated it. `key` is the inner packet's key.
-    pub fn secpath_ok(&self, b: &Bundle, key: &FlowKey, secpath: &[Handle], reader: &Reader) -> bool {
+    pub fn secpath_ok(
+        &self,
+        b: &Bundle,
+        key: &FlowKey,
+        secpath: &[Handle],
+        reader: &Reader,
+    ) -> bool {
         for h in b.policies() {
-            let Some(p) = self.policies.get(*h, reader) else { return false };
+            let Some(p) = self.policies.get(*h, reader) else {
+                return false;
+            };
             for tmpl in p.templates().iter().filter(|t| t.level == Level::Required) {
                 let ok = secpath.iter().any(|sh| {
                     self.sas
@@ -405,7 +442,13 @@ impl Engine {
 
     /// Inbound SA lookup by (spi, dst).
     #[inline]
-    pub fn sa_in<'r>(&'r self, spi: u32, dst: Addr, family: Family, reader: &'r Reader) -> Option<(Handle, &'r Sa)> {
+    pub fn sa_in<'r>(
+        &'r self,
+        spi: u32,
+        dst: Addr,
+        family: Family,
+        reader: &'r Reader,
+    ) -> Option<(Handle, &'r Sa)> {
         let idx = self.tables.read(reader).sad.lookup_in(spi, dst, family)?;
         let h = self.sas.current(idx)?;
         Some((h, self.sas.get(h, reader)?))

@@ -38,27 +38,49 @@ pub enum Op {
     /// Add or replace (matched by index if given, else by selector+dir+type).
     PolicyUpdate(PolicySpec),
     PolicyDelete(PolicyId),
-    PolicyFlush { dir: Option<Dir>, ptype: Option<PolicyType> },
+    PolicyFlush {
+        dir: Option<Dir>,
+        ptype: Option<PolicyType>,
+    },
     SetDefault(Dir, Action),
     SaAdd(SaSpec),
     /// Replace an SA's parameters, keeping its sequence counter.
     SaUpdate(SaSpec),
-    SaDelete { spi: u32, dst: Addr, family: Family },
+    SaDelete {
+        spi: u32,
+        dst: Addr,
+        family: Family,
+    },
     SaFlush,
     RouteAdd(RouteSpec),
     RouteDel(Prefix),
     NeighAdd(NeighSpec),
-    NeighDel { port: u16, addr: Option<Addr> },
+    NeighDel {
+        port: u16,
+        addr: Option<Addr>,
+    },
     /// Several changes published at once (one grace period).
     Batch(Vec<Op>),
     /// Lifetime expiry, as a timer would raise it (also used by tests to race timers).
-    ExpirePolicy { index: u32, hard: bool },
-    ExpireSa { spi: u32, dst: Addr, family: Family, hard: bool },
+    ExpirePolicy {
+        index: u32,
+        hard: bool,
+    },
+    ExpireSa {
+        spi: u32,
+        dst: Addr,
+        family: Family,
+        hard: bool,
+    },
     // Queries.
     PolicyGet(PolicyId),
     PolicyList,
     PolicyCount,
-    SaGet { spi: u32, dst: Addr, family: Family },
+    SaGet {
+        spi: u32,
+        dst: Addr,
+        family: Family,
+    },
     SaList,
     SaCount,
     RouteList,
@@ -135,11 +157,28 @@ pub enum MgmtError {
 /// Event stream for `monitor`, and what workers reported.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
-    Acquire { key: FlowKey, template: Template },
-    PolicyExpired { index: u32, hard: bool },
-    SaExpired { spi: u32, dst: Addr, family: Family, hard: bool },
-    PolicyKilled { index: u32 },
-    SaKilled { spi: u32, dst: Addr, family: Family },
+    Acquire {
+        key: FlowKey,
+        template: Template,
+    },
+    PolicyExpired {
+        index: u32,
+        hard: bool,
+    },
+    SaExpired {
+        spi: u32,
+        dst: Addr,
+        family: Family,
+        hard: bool,
+    },
+    PolicyKilled {
+        index: u32,
+    },
+    SaKilled {
+        spi: u32,
+        dst: Addr,
+        family: Family,
+    },
 }
 
 /// Management counters (cumulative unless said otherwise).
@@ -267,7 +306,12 @@ impl Mgmt {
 
     fn emit(&mut self, ev: Event) {
         // A slow monitor loses events rather than stalling the management core.
-        self.monitors.retain(|m| !matches!(m.try_send(ev.clone()), Err(crossbeam_channel::TrySendError::Disconnected(_))));
+        self.monitors.retain(|m| {
+            !matches!(
+                m.try_send(ev.clone()),
+                Err(crossbeam_channel::TrySendError::Disconnected(_))
+            )
+        });
     }
 
     pub fn counters(&self) -> MgmtCounters {
@@ -289,30 +333,58 @@ impl Mgmt {
             Op::PolicyGet(id) => {
                 let idx = self.find_policy(&id).ok_or(MgmtError::NoSuchPolicy)?;
                 let r = &self.policies[&idx];
-                Ok(Reply::Policies(vec![PolicyInfo { index: idx, spec: r.spec.clone() }]))
+                Ok(Reply::Policies(vec![PolicyInfo {
+                    index: idx,
+                    spec: r.spec.clone(),
+                }]))
             }
             Op::PolicyList => {
                 let mut v: Vec<_> = self
                     .policies
                     .iter()
-                    .map(|(i, r)| (r.seq, PolicyInfo { index: *i, spec: r.spec.clone() }))
+                    .map(|(i, r)| {
+                        (
+                            r.seq,
+                            PolicyInfo {
+                                index: *i,
+                                spec: r.spec.clone(),
+                            },
+                        )
+                    })
                     .collect();
                 v.sort_by_key(|(s, _)| *s);
                 Ok(Reply::Policies(v.into_iter().map(|(_, p)| p).collect()))
             }
             Op::PolicyCount => Ok(Reply::Count(self.policies.len())),
             Op::SaGet { spi, dst, family } => {
-                let r = self.sas.get(&(spi, dst, family)).ok_or(MgmtError::NoSuchSa)?;
+                let r = self
+                    .sas
+                    .get(&(spi, dst, family))
+                    .ok_or(MgmtError::NoSuchSa)?;
                 Ok(Reply::Sas(vec![self.sa_info(r)]))
             }
             Op::SaList => {
-                let mut v: Vec<_> = self.sas.values().map(|r| (r.serial, self.sa_info(r))).collect();
+                let mut v: Vec<_> = self
+                    .sas
+                    .values()
+                    .map(|r| (r.serial, self.sa_info(r)))
+                    .collect();
                 v.sort_by_key(|(s, _)| *s);
                 Ok(Reply::Sas(v.into_iter().map(|(_, s)| s).collect()))
             }
             Op::SaCount => Ok(Reply::Count(self.sas.len())),
-            Op::RouteList => Ok(Reply::Routes(self.engine.tables.read_writer().routes.iter().copied().collect())),
-            Op::NeighList => Ok(Reply::Neighbors(self.engine.tables.read_writer().neigh.iter().collect())),
+            Op::RouteList => Ok(Reply::Routes(
+                self.engine
+                    .tables
+                    .read_writer()
+                    .routes
+                    .iter()
+                    .copied()
+                    .collect(),
+            )),
+            Op::NeighList => Ok(Reply::Neighbors(
+                self.engine.tables.read_writer().neigh.iter().collect(),
+            )),
             Op::Counters => Ok(Reply::Counters(self.counters())),
             change => {
                 let mut plan = Plan::default();
@@ -357,7 +429,11 @@ impl Mgmt {
     fn find_policy(&self, id: &PolicyId) -> Option<u32> {
         match id {
             PolicyId::Index(i) => self.policies.contains_key(i).then_some(*i),
-            PolicyId::Selector { selector, dir, ptype } => self.by_sel.get(&(*selector, *dir, *ptype)).copied(),
+            PolicyId::Selector {
+                selector,
+                dir,
+                ptype,
+            } => self.by_sel.get(&(*selector, *dir, *ptype)).copied(),
         }
     }
 
@@ -373,9 +449,15 @@ impl Mgmt {
         for op in plan.table.iter().rev() {
             match op {
                 TableOp::PolicyInsert { seq, .. } => {
-                    if let Some(idx) = self.policies.iter().find(|(_, r)| r.seq == *seq).map(|(i, _)| *i) {
+                    if let Some(idx) = self
+                        .policies
+                        .iter()
+                        .find(|(_, r)| r.seq == *seq)
+                        .map(|(i, _)| *i)
+                    {
                         let r = self.policies.remove(&idx).expect("present");
-                        self.by_sel.remove(&(r.spec.selector, r.spec.dir, r.spec.ptype));
+                        self.by_sel
+                            .remove(&(r.spec.selector, r.spec.dir, r.spec.ptype));
                         self.engine.policies.remove(r.handle);
                     }
                 }
@@ -392,14 +474,33 @@ impl Mgmt {
         for (idx, h, seq) in plan.kill_policies {
             if let Some(p) = self.engine.policies.get_writer(h) {
                 let spec = p.spec.clone();
-                self.by_sel.insert((spec.selector, spec.dir, spec.ptype), idx);
-                self.policies.insert(idx, PolRec { handle: h, spec, seq, added: p.added, soft_fired: false });
+                self.by_sel
+                    .insert((spec.selector, spec.dir, spec.ptype), idx);
+                self.policies.insert(
+                    idx,
+                    PolRec {
+                        handle: h,
+                        spec,
+                        seq,
+                        added: p.added,
+                        soft_fired: false,
+                    },
+                );
             }
         }
         for (key, h, serial) in plan.kill_sas {
             if let Some(sa) = self.engine.sas.get_writer(h) {
                 self.sa_by_slot.insert(h.index, key);
-                self.sas.insert(key, SaRec { handle: h, spec: sa.spec.clone(), added: sa.added, soft_fired: false, serial });
+                self.sas.insert(
+                    key,
+                    SaRec {
+                        handle: h,
+                        spec: sa.spec.clone(),
+                        added: sa.added,
+                        soft_fired: false,
+                        serial,
+                    },
+                );
             }
         }
         (self.next_index, self.next_seq, self.next_sa_serial) = ids;
@@ -424,7 +525,10 @@ impl Mgmt {
                 let mut v: Vec<u32> = self
                     .policies
                     .iter()
-                    .filter(|(_, r)| dir.is_none_or(|d| d == r.spec.dir) && ptype.is_none_or(|t| t == r.spec.ptype))
+                    .filter(|(_, r)| {
+                        dir.is_none_or(|d| d == r.spec.dir)
+                            && ptype.is_none_or(|t| t == r.spec.ptype)
+                    })
                     .map(|(i, _)| *i)
                     .collect();
                 v.sort_unstable();
@@ -460,7 +564,8 @@ impl Mgmt {
                 self.prep_sa_unlink((spi, dst, family), plan);
             }
             Op::SaFlush => {
-                let mut v: Vec<(u64, SaKey)> = self.sas.iter().map(|(k, r)| (r.serial, *k)).collect();
+                let mut v: Vec<(u64, SaKey)> =
+                    self.sas.iter().map(|(k, r)| (r.serial, *k)).collect();
                 v.sort_unstable();
                 for (_, k) in v {
                     self.prep_sa_unlink(k, plan);
@@ -468,7 +573,12 @@ impl Mgmt {
                 plan.global = true;
                 return Ok(());
             }
-            Op::ExpireSa { spi, dst, family, hard } => {
+            Op::ExpireSa {
+                spi,
+                dst,
+                family,
+                hard,
+            } => {
                 if !self.sas.contains_key(&(spi, dst, family)) {
                     return Ok(());
                 }
@@ -478,7 +588,12 @@ impl Mgmt {
                 } else {
                     self.counters.soft_expires += 1;
                 }
-                self.emit(Event::SaExpired { spi, dst, family, hard });
+                self.emit(Event::SaExpired {
+                    spi,
+                    dst,
+                    family,
+                    hard,
+                });
             }
             Op::RouteAdd(r) => {
                 plan.table.push(TableOp::RouteAdd(r));
@@ -486,7 +601,10 @@ impl Mgmt {
             }
             Op::RouteDel(p) => {
                 let t = self.engine.tables.read_writer();
-                let pending_add = plan.table.iter().any(|o| matches!(o, TableOp::RouteAdd(r) if r.prefix == p));
+                let pending_add = plan
+                    .table
+                    .iter()
+                    .any(|o| matches!(o, TableOp::RouteAdd(r) if r.prefix == p));
                 if !pending_add && !t.routes.iter().any(|r| r.prefix == p) {
                     return Err(MgmtError::NoSuchRoute);
                 }
@@ -507,7 +625,12 @@ impl Mgmt {
         Ok(())
     }
 
-    fn prep_policy_add(&mut self, mut spec: PolicySpec, plan: &mut Plan, update: bool) -> Result<(), MgmtError> {
+    fn prep_policy_add(
+        &mut self,
+        mut spec: PolicySpec,
+        plan: &mut Plan,
+        update: bool,
+    ) -> Result<(), MgmtError> {
         if spec.templates.len() > MAX_SA_CHAIN {
             return Err(MgmtError::TooManyTemplates(spec.templates.len()));
         }
@@ -551,8 +674,17 @@ impl Mgmt {
         spec.index = Some(index);
         let seq = self.next_seq;
         self.next_seq += 1;
-        let pol = Policy { spec: spec.clone(), index, seq, added: Instant::now() };
-        let handle = self.engine.policies.insert(pol).map_err(|_| MgmtError::Full("policies"))?;
+        let pol = Policy {
+            spec: spec.clone(),
+            index,
+            seq,
+            added: Instant::now(),
+        };
+        let handle = self
+            .engine
+            .policies
+            .insert(pol)
+            .map_err(|_| MgmtError::Full("policies"))?;
         plan.table.push(TableOp::PolicyInsert {
             seq,
             selector: spec.selector,
@@ -561,10 +693,20 @@ impl Mgmt {
             priority: spec.priority,
             idx: handle.index,
         });
-        plan.added.push((spec.selector, spec.dir, spec.ptype, spec.priority, seq));
+        plan.added
+            .push((spec.selector, spec.dir, spec.ptype, spec.priority, seq));
         plan.spd_changed = true;
         self.by_sel.insert(skey, index);
-        self.policies.insert(index, PolRec { handle, spec, seq, added: Instant::now(), soft_fired: false });
+        self.policies.insert(
+            index,
+            PolRec {
+                handle,
+                spec,
+                seq,
+                added: Instant::now(),
+                soft_fired: false,
+            },
+        );
         self.counters.policies_added += 1;
         Ok(())
     }
@@ -572,22 +714,35 @@ impl Mgmt {
     /// Unlink decides kill: only a policy still in the bookkeeping is unlinked,
     /// and only the unlink that removed it schedules its kill.
     fn prep_policy_unlink(&mut self, idx: u32, plan: &mut Plan) -> bool {
-        let Some(r) = self.policies.remove(&idx) else { return false };
-        self.by_sel.remove(&(r.spec.selector, r.spec.dir, r.spec.ptype));
-        plan.table.push(TableOp::PolicyRemove { seq: r.seq, dir: r.spec.dir, ptype: r.spec.ptype });
+        let Some(r) = self.policies.remove(&idx) else {
+            return false;
+        };
+        self.by_sel
+            .remove(&(r.spec.selector, r.spec.dir, r.spec.ptype));
+        plan.table.push(TableOp::PolicyRemove {
+            seq: r.seq,
+            dir: r.spec.dir,
+            ptype: r.spec.ptype,
+        });
         plan.kill_policies.push((idx, r.handle, r.seq));
         plan.spd_changed = true;
         true
     }
 
-    fn prep_sa_add(&mut self, spec: SaSpec, plan: &mut Plan, update: bool) -> Result<(), MgmtError> {
+    fn prep_sa_add(
+        &mut self,
+        spec: SaSpec,
+        plan: &mut Plan,
+        update: bool,
+    ) -> Result<(), MgmtError> {
         if spec.key.len() != spec.alg.key_len() {
             return Err(MgmtError::BadSa("key length does not match the algorithm"));
         }
         if spec.replay_window > 4096 {
             return Err(MgmtError::BadSa("replay window larger than 4096"));
         }
-        if spec.family == Family::V4 && (spec.src > u32::MAX as u128 || spec.dst > u32::MAX as u128) {
+        if spec.family == Family::V4 && (spec.src > u32::MAX as u128 || spec.dst > u32::MAX as u128)
+        {
             return Err(MgmtError::BadSa("IPv4 SA with an IPv6 address"));
         }
         let key = (spec.spi, spec.dst, spec.family);
@@ -607,7 +762,10 @@ impl Mgmt {
                     o.seq.clone()
                 } else {
                     // Same key, new counter width: continue past every number used.
-                    Arc::new(crate::esp::SeqCounter::starting_at(spec.esn, o.seq.peek().max(1)))
+                    Arc::new(crate::esp::SeqCounter::starting_at(
+                        spec.esn,
+                        o.seq.peek().max(1),
+                    ))
                 });
             }
         }
@@ -619,21 +777,43 @@ impl Mgmt {
         if self.sas.contains_key(&key) {
             self.prep_sa_unlink(key, plan);
         }
-        let handle = self.engine.sas.insert(sa).map_err(|_| MgmtError::Full("SAs"))?;
-        plan.table.push(TableOp::SaInsert { fields: (&spec).into(), idx: handle.index });
+        let handle = self
+            .engine
+            .sas
+            .insert(sa)
+            .map_err(|_| MgmtError::Full("SAs"))?;
+        plan.table.push(TableOp::SaInsert {
+            fields: (&spec).into(),
+            idx: handle.index,
+        });
         plan.sad_changed = true;
         let serial = self.next_sa_serial;
         self.next_sa_serial += 1;
         self.sa_by_slot.insert(handle.index, key);
-        self.sas.insert(key, SaRec { handle, spec, added: Instant::now(), soft_fired: false, serial });
+        self.sas.insert(
+            key,
+            SaRec {
+                handle,
+                spec,
+                added: Instant::now(),
+                soft_fired: false,
+                serial,
+            },
+        );
         self.counters.sas_added += 1;
         Ok(())
     }
 
     fn prep_sa_unlink(&mut self, key: SaKey, plan: &mut Plan) -> bool {
-        let Some(r) = self.sas.remove(&key) else { return false };
+        let Some(r) = self.sas.remove(&key) else {
+            return false;
+        };
         self.sa_by_slot.remove(&r.handle.index);
-        plan.table.push(TableOp::SaRemove { spi: key.0, dst: key.1, family: key.2 });
+        plan.table.push(TableOp::SaRemove {
+            spi: key.0,
+            dst: key.1,
+            family: key.2,
+        });
         plan.kill_sas.push((key, r.handle, r.serial));
         plan.sad_changed = true;
         true
@@ -666,7 +846,11 @@ impl Mgmt {
                 if let Some(k) = &mut self.kills {
                     *k.entry(KillKey::Sa(serial)).or_insert(0) += 1;
                 }
-                self.emit(Event::SaKilled { spi: key.0, dst: key.1, family: key.2 });
+                self.emit(Event::SaKilled {
+                    spi: key.0,
+                    dst: key.1,
+                    family: key.2,
+                });
             }
         }
         let flush_all = e.strategy != Strategy::Selective && (plan.spd_changed || plan.sad_changed);
@@ -728,8 +912,17 @@ impl Mgmt {
                 }
                 WorkerEvent::SaExpire { sa, hard } => {
                     if let Some(&(spi, dst, family)) = self.sa_by_slot.get(&sa.index) {
-                        if self.sas.get(&(spi, dst, family)).is_some_and(|r| r.handle == sa) {
-                            let _ = self.apply(Op::ExpireSa { spi, dst, family, hard });
+                        if self
+                            .sas
+                            .get(&(spi, dst, family))
+                            .is_some_and(|r| r.handle == sa)
+                        {
+                            let _ = self.apply(Op::ExpireSa {
+                                spi,
+                                dst,
+                                family,
+                                hard,
+                            });
                         }
                     }
                 }
@@ -740,10 +933,16 @@ impl Mgmt {
             let lt = r.spec.lifetime;
             let age = now.saturating_duration_since(r.added).as_secs();
             if lt.hard_add_secs > 0 && age >= lt.hard_add_secs {
-                ops.push(Op::ExpirePolicy { index: *idx, hard: true });
+                ops.push(Op::ExpirePolicy {
+                    index: *idx,
+                    hard: true,
+                });
             } else if lt.soft_add_secs > 0 && age >= lt.soft_add_secs && !r.soft_fired {
                 r.soft_fired = true;
-                ops.push(Op::ExpirePolicy { index: *idx, hard: false });
+                ops.push(Op::ExpirePolicy {
+                    index: *idx,
+                    hard: false,
+                });
             }
         }
         for (k, r) in self.sas.iter_mut() {
@@ -751,10 +950,20 @@ impl Mgmt {
             let age = now.saturating_duration_since(r.added).as_secs();
             let (spi, dst, family) = *k;
             if lt.hard_add_secs > 0 && age >= lt.hard_add_secs {
-                ops.push(Op::ExpireSa { spi, dst, family, hard: true });
+                ops.push(Op::ExpireSa {
+                    spi,
+                    dst,
+                    family,
+                    hard: true,
+                });
             } else if lt.soft_add_secs > 0 && age >= lt.soft_add_secs && !r.soft_fired {
                 r.soft_fired = true;
-                ops.push(Op::ExpireSa { spi, dst, family, hard: false });
+                ops.push(Op::ExpireSa {
+                    spi,
+                    dst,
+                    family,
+                    hard: false,
+                });
             }
         }
         for op in ops {
@@ -784,7 +993,13 @@ impl Mgmt {
 
     /// Remove everything and wait until it is freed (shutdown; tests' leak check).
     pub fn shutdown(&mut self) {
-        let _ = self.apply(Op::Batch(vec![Op::PolicyFlush { dir: None, ptype: None }, Op::SaFlush]));
+        let _ = self.apply(Op::Batch(vec![
+            Op::PolicyFlush {
+                dir: None,
+                ptype: None,
+            },
+            Op::SaFlush,
+        ]));
         self.engine.domain.synchronize();
         self.engine.domain.reclaim();
     }
@@ -817,13 +1032,17 @@ impl MgmtHandle {
     /// Apply `op` and wait until it is visible to workers.
     pub fn call(&self, op: Op) -> Result<Reply, MgmtError> {
         let (rtx, rrx) = crossbeam_channel::bounded(1);
-        self.tx.send(Request::Op(op, rtx)).map_err(|_| MgmtError::Stopped)?;
+        self.tx
+            .send(Request::Op(op, rtx))
+            .map_err(|_| MgmtError::Stopped)?;
         rrx.recv().map_err(|_| MgmtError::Stopped)?
     }
 
     pub fn monitor(&self) -> Result<Receiver<Event>, MgmtError> {
         let (rtx, rrx) = crossbeam_channel::bounded(1);
-        self.tx.send(Request::Monitor(rtx)).map_err(|_| MgmtError::Stopped)?;
+        self.tx
+            .send(Request::Monitor(rtx))
+            .map_err(|_| MgmtError::Stopped)?;
         rrx.recv().map_err(|_| MgmtError::Stopped)
     }
 }

@@ -58,14 +58,35 @@ impl Default for Tables {
 /// One deterministic change, applied to both copies.
 #[derive(Clone, Debug)]
 pub enum TableOp {
-    PolicyInsert { seq: u64, selector: Selector, dir: Dir, ptype: PolicyType, priority: u32, idx: PolIdx },
-    PolicyRemove { seq: u64, dir: Dir, ptype: PolicyType },
-    SaInsert { fields: SaFields, idx: SaIdx },
-    SaRemove { spi: u32, dst: Addr, family: Family },
+    PolicyInsert {
+        seq: u64,
+        selector: Selector,
+        dir: Dir,
+        ptype: PolicyType,
+        priority: u32,
+        idx: PolIdx,
+    },
+    PolicyRemove {
+        seq: u64,
+        dir: Dir,
+        ptype: PolicyType,
+    },
+    SaInsert {
+        fields: SaFields,
+        idx: SaIdx,
+    },
+    SaRemove {
+        spi: u32,
+        dst: Addr,
+        family: Family,
+    },
     RouteAdd(RouteSpec),
     RouteDel(Prefix),
     NeighAdd(NeighSpec),
-    NeighDel { port: u16, addr: Option<Addr> },
+    NeighDel {
+        port: u16,
+        addr: Option<Addr>,
+    },
     SetDefault(Dir, Action),
 }
 
@@ -80,7 +101,13 @@ impl Tables {
         self.classifier(key.dir, ptype).lookup(key).map(|(_, v)| v)
     }
 
-    pub fn lookup_sa_out(&self, t: &Template, family: Family, src: Addr, dst: Addr) -> Option<SaIdx> {
+    pub fn lookup_sa_out(
+        &self,
+        t: &Template,
+        family: Family,
+        src: Addr,
+        dst: Addr,
+    ) -> Option<SaIdx> {
         self.sad.lookup_out(t, src, dst, family)
     }
 
@@ -94,8 +121,16 @@ impl Tables {
 
     pub fn apply(&mut self, op: &TableOp) {
         match op {
-            TableOp::PolicyInsert { seq, selector, dir, ptype, priority, idx } => {
-                self.spd[dir_class(*dir)][type_class(*ptype)].insert(*seq, selector, *priority, *idx);
+            TableOp::PolicyInsert {
+                seq,
+                selector,
+                dir,
+                ptype,
+                priority,
+                idx,
+            } => {
+                self.spd[dir_class(*dir)][type_class(*ptype)]
+                    .insert(*seq, selector, *priority, *idx);
             }
             TableOp::PolicyRemove { seq, dir, ptype } => {
                 self.spd[dir_class(*dir)][type_class(*ptype)].remove(*seq);

@@ -39,7 +39,10 @@ pub struct Sa {
 
 impl std::fmt::Debug for Sa {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sa").field("spi", &self.spec.spi).field("dst", &self.spec.dst).finish()
+        f.debug_struct("Sa")
+            .field("spi", &self.spec.spi)
+            .field("dst", &self.spec.dst)
+            .finish()
     }
 }
 

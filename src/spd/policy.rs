@@ -19,7 +19,11 @@ impl Policy {
     /// Does the policy require IPsec (has a `required` template)?
     pub fn requires_esp(&self) -> bool {
         self.spec.action == Action::Allow
-            && self.spec.templates.iter().any(|t| t.level == super::spec::Level::Required)
+            && self
+                .spec
+                .templates
+                .iter()
+                .any(|t| t.level == super::spec::Level::Required)
     }
 
     pub fn templates(&self) -> &[Template] {

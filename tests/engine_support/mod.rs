@@ -10,7 +10,8 @@ use xfgate::mgmt::Op;
 use xfgate::route::{NeighSpec, RouteSpec};
 use xfgate::sad::{AeadAlg, SaLifetime, SaSpec};
 use xfgate::spd::{
-    Action, Level, Mode, PolicyId, PolicyLifetime, PolicySpec, PolicyType, PortRange, Selector, Template,
+    Action, Level, Mode, PolicyId, PolicyLifetime, PolicySpec, PolicyType, PortRange, Selector,
+    Template,
 };
 
 pub const V4_BASE: u128 = 0x0a00_0000; // 10.0.0.0
@@ -29,13 +30,20 @@ fn base(f: Family) -> u128 {
 
 /// A key from a small space: 8 sources, 8 destinations, 3 protocols, few ports.
 pub fn key(r: &mut StdRng) -> FlowKey {
-    let family = if r.gen_bool(0.75) { Family::V4 } else { Family::V6 };
+    let family = if r.gen_bool(0.75) {
+        Family::V4
+    } else {
+        Family::V6
+    };
     let dir = if r.gen_bool(0.6) { Dir::Out } else { Dir::In };
     let proto = [6u8, 17, 1][r.gen_range(0..3)];
     let (sport, dport) = if proto == 1 {
         (r.gen_range(0..2) * 8, 0)
     } else {
-        ([1000u16, 1001, 2000][r.gen_range(0..3)], [53u16, 80, 443][r.gen_range(0..3)])
+        (
+            [1000u16, 1001, 2000][r.gen_range(0..3)],
+            [53u16, 80, 443][r.gen_range(0..3)],
+        )
     };
     let mut k = FlowKey::new(
         family,
@@ -67,7 +75,11 @@ fn prefix(r: &mut StdRng, f: Family, off: u128) -> Prefix {
 }
 
 pub fn selector(r: &mut StdRng) -> Selector {
-    let family = if r.gen_bool(0.75) { Family::V4 } else { Family::V6 };
+    let family = if r.gen_bool(0.75) {
+        Family::V4
+    } else {
+        Family::V6
+    };
     let mut s = Selector::any(family);
     s.src = prefix(r, family, 0);
     s.dst = prefix(r, family, 0x100);
@@ -90,10 +102,18 @@ pub fn selector(r: &mut StdRng) -> Selector {
 }
 
 pub fn sa_spec(r: &mut StdRng) -> SaSpec {
-    let family = if r.gen_bool(0.75) { Family::V4 } else { Family::V6 };
+    let family = if r.gen_bool(0.75) {
+        Family::V4
+    } else {
+        Family::V6
+    };
     SaSpec {
         spi: 0x100 + r.gen_range(0..12),
-        mode: if r.gen_bool(0.7) { Mode::Tunnel } else { Mode::Transport },
+        mode: if r.gen_bool(0.7) {
+            Mode::Tunnel
+        } else {
+            Mode::Transport
+        },
         family,
         src: base(family) + 0x200,
         dst: base(family) + 0x300 + r.gen_range(0..2u128),
@@ -108,8 +128,16 @@ pub fn sa_spec(r: &mut StdRng) -> SaSpec {
 }
 
 pub fn template(r: &mut StdRng) -> Template {
-    let family = if r.gen_bool(0.75) { Family::V4 } else { Family::V6 };
-    let mode = if r.gen_bool(0.7) { Mode::Tunnel } else { Mode::Transport };
+    let family = if r.gen_bool(0.75) {
+        Family::V4
+    } else {
+        Family::V6
+    };
+    let mode = if r.gen_bool(0.7) {
+        Mode::Tunnel
+    } else {
+        Mode::Transport
+    };
     Template {
         proto: 50,
         mode,
@@ -118,7 +146,11 @@ pub fn template(r: &mut StdRng) -> Template {
         dst: (mode == Mode::Tunnel).then(|| base(family) + 0x300 + r.gen_range(0..2u128)),
         reqid: r.gen_range(0..3),
         spi: r.gen_ratio(1, 4).then(|| 0x100 + r.gen_range(0..12)),
-        level: if r.gen_ratio(1, 5) { Level::Use } else { Level::Required },
+        level: if r.gen_ratio(1, 5) {
+            Level::Use
+        } else {
+            Level::Required
+        },
     }
 }
 
@@ -128,9 +160,17 @@ pub fn policy_spec(r: &mut StdRng) -> PolicySpec {
     PolicySpec {
         selector,
         dir: [Dir::Out, Dir::In, Dir::Fwd][r.gen_range(0..3)],
-        ptype: if r.gen_ratio(1, 5) { PolicyType::Sub } else { PolicyType::Main },
+        ptype: if r.gen_ratio(1, 5) {
+            PolicyType::Sub
+        } else {
+            PolicyType::Main
+        },
         priority: r.gen_range(0..3),
-        action: if r.gen_ratio(1, 5) { Action::Block } else { Action::Allow },
+        action: if r.gen_ratio(1, 5) {
+            Action::Block
+        } else {
+            Action::Allow
+        },
         templates: (0..ntmpl).map(|_| template(r)).collect(),
         lifetime: PolicyLifetime::default(),
         index: None,
@@ -138,10 +178,18 @@ pub fn policy_spec(r: &mut StdRng) -> PolicySpec {
 }
 
 pub fn route(r: &mut StdRng) -> RouteSpec {
-    let family = if r.gen_bool(0.6) { Family::V4 } else { Family::V6 };
+    let family = if r.gen_bool(0.6) {
+        Family::V4
+    } else {
+        Family::V6
+    };
     let bits = family.bits();
     RouteSpec {
-        prefix: Prefix::new(family, base(family) + r.gen_range(0..0x400u128), [0, bits - 8, bits - 4, bits][r.gen_range(0..4)]),
+        prefix: Prefix::new(
+            family,
+            base(family) + r.gen_range(0..0x400u128),
+            [0, bits - 8, bits - 4, bits][r.gen_range(0..4)],
+        ),
         port: r.gen_range(0..3),
         next_hop: r.gen_bool(0.3).then(|| base(family) + 0x500),
     }
@@ -152,33 +200,63 @@ pub fn op(r: &mut StdRng, indexes: &[u32]) -> Op {
     match r.gen_range(0..100) {
         0..=34 => Op::PolicyAdd(policy_spec(r)),
         35..=44 => Op::PolicyUpdate(policy_spec(r)),
-        45..=59 if !indexes.is_empty() => Op::PolicyDelete(PolicyId::Index(indexes[r.gen_range(0..indexes.len())])),
-        60..=64 if !indexes.is_empty() => {
-            Op::ExpirePolicy { index: indexes[r.gen_range(0..indexes.len())], hard: r.gen_bool(0.7) }
+        45..=59 if !indexes.is_empty() => {
+            Op::PolicyDelete(PolicyId::Index(indexes[r.gen_range(0..indexes.len())]))
         }
+        60..=64 if !indexes.is_empty() => Op::ExpirePolicy {
+            index: indexes[r.gen_range(0..indexes.len())],
+            hard: r.gen_bool(0.7),
+        },
         65..=76 => Op::SaAdd(sa_spec(r)),
         77..=80 => Op::SaUpdate(sa_spec(r)),
         81..=86 => {
             let s = sa_spec(r);
-            Op::SaDelete { spi: s.spi, dst: s.dst, family: s.family }
+            Op::SaDelete {
+                spi: s.spi,
+                dst: s.dst,
+                family: s.family,
+            }
         }
         87..=91 => Op::RouteAdd(route(r)),
         92 => Op::RouteDel(route(r).prefix),
-        93 => Op::NeighAdd(NeighSpec { port: r.gen_range(0..3), addr: None, mac: [2, 0, 0, 0, 0, r.gen()] }),
+        93 => Op::NeighAdd(NeighSpec {
+            port: r.gen_range(0..3),
+            addr: None,
+            mac: [2, 0, 0, 0, 0, r.gen()],
+        }),
         94 => Op::SetDefault(
             [Dir::Out, Dir::In, Dir::Fwd][r.gen_range(0..3)],
-            if r.gen_bool(0.5) { Action::Allow } else { Action::Block },
+            if r.gen_bool(0.5) {
+                Action::Allow
+            } else {
+                Action::Block
+            },
         ),
-        95 => Op::PolicyFlush { dir: r.gen_bool(0.5).then_some(Dir::Out), ptype: None },
+        95 => Op::PolicyFlush {
+            dir: r.gen_bool(0.5).then_some(Dir::Out),
+            ptype: None,
+        },
         96 => Op::SaFlush,
-        _ => Op::Batch((0..r.gen_range(1..6)).map(|_| Op::PolicyAdd(policy_spec(r))).collect()),
+        _ => Op::Batch(
+            (0..r.gen_range(1..6))
+                .map(|_| Op::PolicyAdd(policy_spec(r)))
+                .collect(),
+        ),
     }
 }
 
 /// Routes so that most lookups find one.
 pub fn base_routes() -> Vec<Op> {
     vec![
-        Op::RouteAdd(RouteSpec { prefix: Prefix::any(Family::V4), port: 0, next_hop: None }),
-        Op::RouteAdd(RouteSpec { prefix: Prefix::any(Family::V6), port: 1, next_hop: None }),
+        Op::RouteAdd(RouteSpec {
+            prefix: Prefix::any(Family::V4),
+            port: 0,
+            next_hop: None,
+        }),
+        Op::RouteAdd(RouteSpec {
+            prefix: Prefix::any(Family::V6),
+            port: 1,
+            next_hop: None,
+        }),
     ]
 }
