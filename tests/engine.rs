@@ -15,6 +15,13 @@ use xfgate::mgmt::{EngineConfig, Mgmt, MgmtHandle, Op, Reply, Strategy};
 use xfgate::route::RouteSpec;
 use xfgate::spd::{PolicyId, PolicySpec, Selector};
 
+/// Iteration counts: full by default; `XFGATE_TEST_DIVISOR=N` divides them
+/// (the sanitizer runs, which are 10-50x slower, use it).
+fn n(full: u64) -> u64 {
+    let d: u64 = std::env::var("XFGATE_TEST_DIVISOR").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
+    (full / d.max(1)).max(1)
+}
+
 fn mgmt(strategy: Strategy) -> Mgmt {
     let cfg = EngineConfig {
         max_policies: 4096,
@@ -121,14 +128,14 @@ fn coherence_sequence(seed: u64, strategy: Strategy, steps: usize) {
 
 #[test]
 fn coherence_random_sequences_selective() {
-    for seed in 0..400 {
+    for seed in 0..n(400) {
         coherence_sequence(seed, Strategy::Selective, 60);
     }
 }
 
 #[test]
 fn coherence_random_sequences_flush_all_and_off() {
-    for seed in 0..150 {
+    for seed in 0..n(150) {
         coherence_sequence(1000 + seed, Strategy::FlushAll, 60);
         coherence_sequence(2000 + seed, Strategy::Off, 30);
     }
@@ -138,7 +145,7 @@ fn coherence_random_sequences_flush_all_and_off() {
 fn coherence_same_decisions_in_all_strategies() {
     // The same sequence of changes and lookups gives identical decisions under
     // every strategy.
-    for seed in 0..100 {
+    for seed in 0..n(100) {
         let mut results: Vec<Vec<Bundle>> = Vec::new();
         for strategy in [Strategy::Selective, Strategy::FlushAll, Strategy::Off] {
             let mut r = u::rng(seed);
@@ -273,8 +280,8 @@ fn coherence_concurrent_workers() {
         .into_iter()
         .enumerate()
     {
-        for seed in 0..4 {
-            coherence_concurrent(s, 77 + seed + 10 * i as u64, 500);
+        for seed in 0..n(4) {
+            coherence_concurrent(s, 77 + seed + 10 * i as u64, n(2000) as usize / 4);
         }
     }
 }
@@ -283,7 +290,7 @@ fn coherence_concurrent_workers() {
 /// race for the same policies and SAs; each object is killed exactly once.
 #[test]
 fn kill_once_racing_deleters_timers_flushes() {
-    for round in 0..3u64 {
+    for round in 0..n(3) {
         let cfg = EngineConfig {
             max_policies: 1 << 14,
             max_sas: 1 << 12,
