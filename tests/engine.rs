@@ -18,7 +18,10 @@ use xfgate::spd::{PolicyId, PolicySpec, Selector};
 /// Iteration counts: full by default; `XFGATE_TEST_DIVISOR=N` divides them
 /// (the sanitizer runs, which are 10-50x slower, use it).
 fn n(full: u64) -> u64 {
-    let d: u64 = std::env::var("XFGATE_TEST_DIVISOR").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
+    let d: u64 = std::env::var("XFGATE_TEST_DIVISOR")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
     (full / d.max(1)).max(1)
 }
 
