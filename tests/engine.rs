@@ -602,3 +602,82 @@ fn sweep_releases_entries_of_dead_objects() {
     drop(reader);
     check_end_state(&mut m);
 }
+
+#[test]
+fn lifetimes_soft_events_hard_kills_and_use_time() {
+    use std::time::{Duration, Instant};
+    use xfgate::mgmt::Event;
+    let mut m = mgmt(Strategy::Selective);
+    let events = m.monitor();
+    let engine = m.engine().clone();
+    let sel = |a: u128| {
+        let mut s = Selector::any(Family::V4);
+        s.src = Prefix::new(Family::V4, a, 32);
+        s
+    };
+    let mut p1 = PolicySpec::bypass(sel(0x0a00_0001), Dir::Out, 1);
+    p1.lifetime.soft_add_secs = 1;
+    p1.lifetime.hard_add_secs = 3;
+    p1.index = Some(8);
+    let mut p2 = PolicySpec::bypass(sel(0x0a00_0002), Dir::Out, 1);
+    p2.lifetime.hard_use_secs = 2;
+    p2.index = Some(16);
+    m.apply(Op::PolicyAdd(p1)).unwrap();
+    m.apply(Op::PolicyAdd(p2)).unwrap();
+    let t0 = Instant::now();
+    m.tick(t0 + Duration::from_millis(1500));
+    let evs: Vec<Event> = events.try_iter().collect();
+    assert!(
+        evs.contains(&Event::PolicyExpired {
+            index: 8,
+            hard: false
+        }),
+        "{evs:?}"
+    );
+    assert_eq!(m.counters().policies_killed, 0, "soft expiry only reports");
+    m.tick(t0 + Duration::from_secs(10));
+    let evs: Vec<Event> = events.try_iter().collect();
+    assert!(evs.contains(&Event::PolicyKilled { index: 8 }), "{evs:?}");
+    assert!(
+        !evs.iter()
+            .any(|e| matches!(e, Event::PolicyKilled { index: 16 })),
+        "unused: its use lifetime has not started"
+    );
+    // First use of p2 (a lookup on the miss path), then its use lifetime runs.
+    let mut reader = engine.domain.register(1);
+    reader.online();
+    let k = FlowKey::new(Family::V4, Dir::Out, 0x0a00_0002, 0x0b00_0001, 17, 1, 2, 0);
+    assert_eq!(engine.resolve(&k, &reader, false).npol, 1);
+    reader.offline();
+    m.tick(t0 + Duration::from_secs(11));
+    assert!(!events
+        .try_iter()
+        .any(|e| e == Event::PolicyKilled { index: 16 }));
+    m.tick(t0 + Duration::from_secs(13));
+    let evs: Vec<Event> = events.try_iter().collect();
+    assert!(
+        evs.contains(&Event::PolicyKilled { index: 16 }),
+        "{evs:?} {:?}",
+        m.counters()
+    );
+
+    // An SA's hard packet limit, crossed by a burst: the worker reports, mgmt kills once.
+    let mut r = u::rng(9);
+    let mut s = u::sa_spec(&mut r);
+    s.lifetime.soft_packets = 5;
+    s.lifetime.hard_packets = 10;
+    m.apply(Op::SaAdd(s.clone())).unwrap();
+    reader.online();
+    let (h, sa) = engine.sa_in(s.spi, s.dst, s.family, &reader).unwrap();
+    assert_eq!(sa.account(4, 400, 0), 0);
+    assert_eq!(sa.account(2, 200, 0), xfgate::sad::sa::EXPIRE_SOFT);
+    assert_eq!(sa.account(5, 500, 0), xfgate::sad::sa::EXPIRE_HARD);
+    assert_eq!(sa.account(5, 500, 0), 0, "reported once");
+    reader.offline();
+    engine.report(xfgate::mgmt::WorkerEvent::SaExpire { sa: h, hard: true });
+    engine.report(xfgate::mgmt::WorkerEvent::SaExpire { sa: h, hard: true });
+    m.tick(Instant::now());
+    assert_eq!(m.counters().sas_killed, 1);
+    drop(reader);
+    check_end_state(&mut m);
+}

@@ -403,7 +403,14 @@ impl<B: PacketBuf, R: RxQueue<B>, T: TxQueue<B>> Lcore<B, R, T> {
                     .fetch_add(errors, std::sync::atomic::Ordering::Relaxed);
             }
             if pk > 0 {
-                self.report_expiry(h, sa.account(pk, bytes));
+                self.report_expiry(
+                    h,
+                    sa.account(
+                        pk,
+                        bytes,
+                        engine.clock_secs.load(std::sync::atomic::Ordering::Relaxed),
+                    ),
+                );
             }
         }
     }
@@ -450,7 +457,11 @@ impl<B: PacketBuf, R: RxQueue<B>, T: TxQueue<B>> Lcore<B, R, T> {
             }
             let h = self.sab.handle[s];
             if let Some(sa) = self.engine.sas.get(h, &self.reader) {
-                let e = sa.account(self.sab.count[s] as u64, self.sab.bytes[s]);
+                let now = self
+                    .engine
+                    .clock_secs
+                    .load(std::sync::atomic::Ordering::Relaxed);
+                let e = sa.account(self.sab.count[s] as u64, self.sab.bytes[s], now);
                 self.report_expiry(h, e);
             }
         }

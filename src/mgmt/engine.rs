@@ -111,6 +111,9 @@ pub struct Engine {
     pub gens: CachePadded<Gens>,
     pub strategy: Strategy,
     pub counters: EngineCounters,
+    /// Coarse clock in seconds since start, advanced by mgmt: workers read it
+    /// instead of asking the OS.
+    pub clock_secs: AtomicU64,
     events: Sender<WorkerEvent>,
 }
 
@@ -131,6 +134,7 @@ impl Engine {
             gens: CachePadded::new(Gens::default()),
             strategy: cfg.strategy,
             counters: EngineCounters::default(),
+            clock_secs: AtomicU64::new(0),
             events: tx,
         };
         (Arc::new(e), rx)
@@ -234,6 +238,7 @@ impl Engine {
     ) -> Result<(Handle, &'r Policy), Raced> {
         let h = self.policies.current(idx).ok_or(Raced)?;
         let p = self.policies.get(h, reader).ok_or(Raced)?;
+        p.touch(self.clock_secs.load(Ordering::Relaxed));
         Ok((h, p))
     }
 

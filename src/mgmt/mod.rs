@@ -247,6 +247,7 @@ pub struct Mgmt {
     counters: MgmtCounters,
     kills: Option<HashMap<KillKey, u32>>,
     monitors: Vec<Sender<Event>>,
+    started: Instant,
 }
 
 /// Work prepared for one publication.
@@ -280,6 +281,7 @@ impl Mgmt {
             counters: MgmtCounters::default(),
             kills: None,
             monitors: Vec::new(),
+            started: Instant::now(),
         }
     }
 
@@ -403,7 +405,7 @@ impl Mgmt {
     }
 
     fn sa_info(&self, r: &SaRec) -> SaInfo {
-        let (packets, bytes, errors, seq) = match self.engine.sas.get_writer(r.handle) {
+        let (packets, bytes, errors, seq) = match live(&self.engine.sas, r.handle) {
             Some(sa) => (
                 sa.counters.packets.load(Ordering::Relaxed),
                 sa.counters.bytes.load(Ordering::Relaxed),
@@ -472,7 +474,7 @@ impl Mgmt {
         }
         // Objects the plan meant to kill stay alive: put their records back.
         for (idx, h, seq) in plan.kill_policies {
-            if let Some(p) = self.engine.policies.get_writer(h) {
+            if let Some(p) = live(&self.engine.policies, h) {
                 let spec = p.spec.clone();
                 self.by_sel
                     .insert((spec.selector, spec.dir, spec.ptype), idx);
@@ -489,7 +491,7 @@ impl Mgmt {
             }
         }
         for (key, h, serial) in plan.kill_sas {
-            if let Some(sa) = self.engine.sas.get_writer(h) {
+            if let Some(sa) = live(&self.engine.sas, h) {
                 self.sa_by_slot.insert(h.index, key);
                 self.sas.insert(
                     key,
@@ -674,12 +676,7 @@ impl Mgmt {
         spec.index = Some(index);
         let seq = self.next_seq;
         self.next_seq += 1;
-        let pol = Policy {
-            spec: spec.clone(),
-            index,
-            seq,
-            added: Instant::now(),
-        };
+        let pol = Policy::new(spec.clone(), index, seq);
         let handle = self
             .engine
             .policies
@@ -757,7 +754,7 @@ impl Mgmt {
             // Keep the sequence counter itself: workers may still reserve from the
             // old object until it is killed, and an IV must never repeat.
             let old = &self.sas[&key];
-            if let Some(o) = self.engine.sas.get_writer(old.handle) {
+            if let Some(o) = live(&self.engine.sas, old.handle) {
                 seq = Some(if o.spec.esn == spec.esn {
                     o.seq.clone()
                 } else {
@@ -928,16 +925,26 @@ impl Mgmt {
                 }
             }
         }
+        let clock = now.saturating_duration_since(self.started).as_secs();
+        self.engine.clock_secs.store(clock, Ordering::Relaxed);
+        // Seconds since first use, if used (`use` lifetimes count from it, as Linux's do).
+        let used = |first: u64| (first != 0).then(|| clock.saturating_sub(first - 1));
+        let over = |limit: u64, v: Option<u64>| limit > 0 && v.is_some_and(|v| v >= limit);
         let mut ops = Vec::new();
         for (idx, r) in self.policies.iter_mut() {
             let lt = r.spec.lifetime;
-            let age = now.saturating_duration_since(r.added).as_secs();
-            if lt.hard_add_secs > 0 && age >= lt.hard_add_secs {
+            let age = Some(now.saturating_duration_since(r.added).as_secs());
+            let first = live(&self.engine.policies, r.handle)
+                .map_or(0, |p| p.first_use.load(Ordering::Relaxed));
+            let use_age = used(first);
+            if over(lt.hard_add_secs, age) || over(lt.hard_use_secs, use_age) {
                 ops.push(Op::ExpirePolicy {
                     index: *idx,
                     hard: true,
                 });
-            } else if lt.soft_add_secs > 0 && age >= lt.soft_add_secs && !r.soft_fired {
+            } else if (over(lt.soft_add_secs, age) || over(lt.soft_use_secs, use_age))
+                && !r.soft_fired
+            {
                 r.soft_fired = true;
                 ops.push(Op::ExpirePolicy {
                     index: *idx,
@@ -947,16 +954,21 @@ impl Mgmt {
         }
         for (k, r) in self.sas.iter_mut() {
             let lt = r.spec.lifetime;
-            let age = now.saturating_duration_since(r.added).as_secs();
+            let age = Some(now.saturating_duration_since(r.added).as_secs());
+            let first =
+                live(&self.engine.sas, r.handle).map_or(0, |s| s.first_use.load(Ordering::Relaxed));
+            let use_age = used(first);
             let (spi, dst, family) = *k;
-            if lt.hard_add_secs > 0 && age >= lt.hard_add_secs {
+            if over(lt.hard_add_secs, age) || over(lt.hard_use_secs, use_age) {
                 ops.push(Op::ExpireSa {
                     spi,
                     dst,
                     family,
                     hard: true,
                 });
-            } else if lt.soft_add_secs > 0 && age >= lt.soft_add_secs && !r.soft_fired {
+            } else if (over(lt.soft_add_secs, age) || over(lt.soft_use_secs, use_age))
+                && !r.soft_fired
+            {
                 r.soft_fired = true;
                 ops.push(Op::ExpireSa {
                     spi,
@@ -1003,6 +1015,14 @@ impl Mgmt {
         self.engine.domain.synchronize();
         self.engine.domain.reclaim();
     }
+}
+
+/// The live object of a record's handle, whatever version bumps happened since
+/// the record was made (selective invalidation bumps versions, not generations).
+fn live<T: Send + Sync + 'static>(slots: &lcore::Slots<T>, h: Handle) -> Option<&T> {
+    let cur = slots.current(h.index)?;
+    (cur.generation() == h.generation()).then_some(())?;
+    slots.get_writer(cur)
 }
 
 /// A request to the management core's thread.

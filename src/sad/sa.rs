@@ -35,6 +35,8 @@ pub struct Sa {
     pub counters: SaCounters,
     /// Which expiries a worker already reported (so each is reported once).
     pub expired: AtomicU8,
+    /// Engine clock (seconds) + 1 of the first use, 0 = never used.
+    pub first_use: AtomicU64,
 }
 
 impl std::fmt::Debug for Sa {
@@ -64,13 +66,17 @@ impl Sa {
             inbound,
             counters: SaCounters::default(),
             expired: AtomicU8::new(0),
+            first_use: AtomicU64::new(0),
         })
     }
 
     /// Account one burst of traffic; returns which expiry (if any) this burst
     /// crossed for the first time: `EXPIRE_HARD`, `EXPIRE_SOFT` or 0.
     #[inline]
-    pub fn account(&self, packets: u64, bytes: u64) -> u8 {
+    pub fn account(&self, packets: u64, bytes: u64, now_secs: u64) -> u8 {
+        if self.first_use.load(Ordering::Relaxed) == 0 {
+            self.first_use.store(now_secs + 1, Ordering::Relaxed);
+        }
         let p = self.counters.packets.fetch_add(packets, Ordering::Relaxed) + packets;
         let b = self.counters.bytes.fetch_add(bytes, Ordering::Relaxed) + bytes;
         let lt = &self.spec.lifetime;
