@@ -357,6 +357,7 @@ impl LcoreCounters {
 /// Where one worker publishes its snapshot and the management core reads it.
 #[derive(Debug)]
 pub struct LcoreStatsSlot {
+    lcore: u32,
     snap: Mutex<LcoreCounters>,
 }
 
@@ -364,8 +365,14 @@ impl LcoreStatsSlot {
     /// An empty slot for `lcore`.
     pub fn new(lcore: u32) -> Self {
         LcoreStatsSlot {
+            lcore,
             snap: Mutex::new(LcoreCounters::new(lcore)),
         }
+    }
+
+    /// The lcore this slot belongs to.
+    pub fn lcore(&self) -> u32 {
+        self.lcore
     }
 
     /// Copy of the latest published snapshot (reader side; may allocate).

@@ -19,5 +19,5 @@ pub use counters::{
 pub use format::{fmt_ns, live_line, summary};
 pub use report::{
     Latency, LcoreReport, Percentiles, PortCounters, ReclaimCounters, ReportInputs, SaCounters,
-    StatsReport, Totals, STATS_SCHEMA,
+    StatsHub, StatsReport, Totals, STATS_SCHEMA,
 };

@@ -5,12 +5,16 @@
 //! as-is for `stats --json` and `--stats-json`.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use super::counters::{new_latency_histogram, CacheCounters, DropReason, LcoreCounters};
+use super::counters::{
+    new_latency_histogram, CacheCounters, DropReason, LcoreCounters, LcoreStatsSlot,
+};
 
 /// Version of the JSON schema documented in docs/stats.md. Bumped on any
 /// incompatible change (a renamed or removed field, a changed unit).
@@ -311,9 +315,64 @@ impl StatsReport {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
     }
 
+    /// Write [`StatsReport::to_json`] (plus a newline) to `path` (`--stats-json`).
+    pub fn write_json(&self, path: &Path) -> std::io::Result<()> {
+        let mut s = self.to_json();
+        s.push('\n');
+        std::fs::write(path, s)
+    }
+
     /// The report as a JSON value (to embed in a larger reply).
     pub fn to_value(&self) -> serde_json::Value {
         serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// The reader side of the per-lcore slots: the management core keeps one
+/// and hands each worker its slot (`Arc<LcoreStatsSlot>`) at start-up.
+#[derive(Debug)]
+pub struct StatsHub {
+    slots: Vec<Arc<LcoreStatsSlot>>,
+    started: Instant,
+}
+
+impl StatsHub {
+    /// One slot per worker lcore; uptime counts from now.
+    pub fn new(worker_lcores: &[u32]) -> StatsHub {
+        StatsHub {
+            slots: worker_lcores
+                .iter()
+                .map(|&l| Arc::new(LcoreStatsSlot::new(l)))
+                .collect(),
+            started: Instant::now(),
+        }
+    }
+
+    /// The slot of `lcore`, to move into that worker.
+    pub fn slot(&self, lcore: u32) -> Option<Arc<LcoreStatsSlot>> {
+        self.slots.iter().find(|s| s.lcore() == lcore).cloned()
+    }
+
+    /// Time since [`StatsHub::new`].
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// The latest snapshot of every lcore.
+    pub fn snapshots(&self) -> Vec<LcoreCounters> {
+        self.slots.iter().map(|s| s.read()).collect()
+    }
+
+    /// A report from the latest snapshots; `inputs.uptime` is replaced by
+    /// [`StatsHub::uptime`].
+    pub fn report(&self, inputs: ReportInputs) -> StatsReport {
+        StatsReport::build(
+            &self.snapshots(),
+            ReportInputs {
+                uptime: self.uptime(),
+                ..inputs
+            },
+        )
     }
 }
 
@@ -531,6 +590,54 @@ pub(crate) mod tests {
         // The doc states the schema version it describes.
         assert!(include_str!("../../docs/stats.md")
             .contains(&format!("Schema version: {STATS_SCHEMA}")));
+    }
+
+    #[test]
+    fn hub_collects_from_worker_threads() {
+        let hub = StatsHub::new(&[1, 2]);
+        assert!(hub.slot(3).is_none());
+        let workers: Vec<_> = [1u32, 2]
+            .into_iter()
+            .map(|l| {
+                let slot = hub.slot(l).unwrap();
+                std::thread::spawn(move || {
+                    let mut c = LcoreCounters::new(l);
+                    for i in 0..3 * crate::stats::PUBLISH_EVERY_LOOPS {
+                        c.rx_packets += 2;
+                        c.forwarded += 1;
+                        c.drop_packet(if i % 2 == 0 {
+                            DropReason::NoRoute
+                        } else {
+                            DropReason::TxFull
+                        });
+                        c.end_loop(true, &slot);
+                    }
+                    c.publish_final(&slot);
+                })
+            })
+            .collect();
+        // Concurrent reads while workers publish: each snapshot is whole loops.
+        for _ in 0..50 {
+            hub.report(ReportInputs::default())
+                .check_accounting()
+                .unwrap();
+        }
+        for w in workers {
+            w.join().unwrap();
+        }
+        let r = hub.report(ReportInputs::default());
+        let n = 3 * crate::stats::PUBLISH_EVERY_LOOPS;
+        assert_eq!(r.totals.rx_packets, 4 * n);
+        assert_eq!(r.drops_of(DropReason::NoRoute), n);
+        assert_eq!(r.drops_of(DropReason::TxFull), n);
+        r.check_accounting().unwrap();
+        assert!(r.uptime_s > 0.0);
+        let dir = std::env::temp_dir().join(format!("xfgate-stats-{}.json", std::process::id()));
+        r.write_json(&dir).unwrap();
+        let back: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&dir).unwrap()).unwrap();
+        let _ = std::fs::remove_file(&dir);
+        assert_eq!(back["totals"]["rx_packets"], 4 * n);
     }
 
     #[test]
