@@ -223,9 +223,8 @@ pub struct CtlArgs {
 }
 
 impl CtlArgs {
-    /// The command words joined into one line; a word that is empty or
-    /// contains whitespace or quotes is single-quoted (`'` inside as `'\''`
-    /// is not needed by the grammar, so such quotes are kept verbatim).
+    /// The command words joined with spaces into one line; a word that is
+    /// empty or contains whitespace or `"` is wrapped in single quotes.
     pub fn command_line(&self) -> String {
         let mut s = String::new();
         for w in &self.words {

@@ -261,6 +261,67 @@ pub fn run_ctl(args: &CtlArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ctl::{CtlReply, CtlServer};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    #[test]
+    fn run_ctl_single_command_json_and_batch() {
+        let dir = std::env::temp_dir().join(format!("xfgate-runctl-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let sock = dir.join("c.sock");
+        let server = CtlServer::bind(&sock).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let h = server
+            .serve(
+                Arc::new(|l: &str| match l.strip_prefix("bad") {
+                    Some(rest) => CtlReply::Err(format!("bad command{rest}")),
+                    None => CtlReply::Ok(format!("got [{l}]\nsecond")),
+                }),
+                stop.clone(),
+            )
+            .unwrap();
+        let args = |words: &[&str], json: bool, batch: Option<PathBuf>| CtlArgs {
+            ctl: sock.clone(),
+            json,
+            batch,
+            words: words.iter().map(|w| w.to_string()).collect(),
+        };
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        assert!(run_ctl(
+            &args(&["flows", "--limit", "3"], true, None),
+            &mut out,
+            &mut err
+        )
+        .unwrap());
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            "got [flows --limit 3 --json]\nsecond\n"
+        );
+        assert!(err.is_empty());
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        assert!(!run_ctl(&args(&["bad", "x"], false, None), &mut out, &mut err).unwrap());
+        assert_eq!(String::from_utf8_lossy(&err), "error: bad command x\n");
+        // Batch: stops at the first error, reported with file and line.
+        let file = dir.join("cmds");
+        std::fs::write(&file, "# c\nstats\n\nbad one \\\n two\nstats\n").unwrap();
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        assert!(!run_ctl(&args(&[], false, Some(file.clone())), &mut out, &mut err).unwrap());
+        assert_eq!(String::from_utf8_lossy(&out), "got [stats]\nsecond\n");
+        assert_eq!(
+            String::from_utf8_lossy(&err),
+            format!("{}:4: bad command one two\n", file.display())
+        );
+        let missing = run_ctl(
+            &args(&[], false, Some(dir.join("nope"))),
+            &mut out,
+            &mut err,
+        );
+        assert!(matches!(missing, Err(CtlError::Batch { .. })));
+        stop.store(true, Ordering::Release);
+        h.join();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn batch_comments_blank_lines_and_continuations() {
