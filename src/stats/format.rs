@@ -55,7 +55,9 @@ fn pps_bps(pkts: u64, bytes: u64, secs: f64) -> String {
 /// Rates (Mpps, Gbps, misses/s, evictions/s, stale/s) are over the interval;
 /// `drops` lists the non-zero per-reason drops of the interval as
 /// `reason=N`; `kills` counts kills in the interval; `reclaim` is the number
-/// of objects awaiting reclamation now; latency percentiles are since start.
+/// of objects awaiting reclamation now; latency percentiles are those of the
+/// interval when `cur` comes from [`super::StatsHub::live_report`], else
+/// since start.
 pub fn live_line(prev: &StatsReport, cur: &StatsReport, dt: Duration) -> String {
     let s = dt.as_secs_f64();
     let (p, c) = (&prev.totals, &cur.totals);
@@ -122,11 +124,12 @@ pub fn live_line(prev: &StatsReport, cur: &StatsReport, dt: Duration) -> String 
         cur.reclaim.awaiting
     );
     let lat = |p: &Percentiles| format!("{}/{}", fmt_ns(p.p50), fmt_ns(p.p99));
+    let l = cur.latency_interval.unwrap_or(cur.latency);
     let _ = write!(
         out,
         " | burst p50/p99 {} miss p50/p99 {}",
-        lat(&cur.latency.burst_ns),
-        lat(&cur.latency.miss_ns)
+        lat(&l.burst_ns),
+        lat(&l.miss_ns)
     );
     out
 }

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -171,6 +171,10 @@ pub struct StatsReport {
     pub sas: Vec<SaCounters>,
     /// Free-form counters of the management core / engine.
     pub engine: serde_json::Value,
+    /// Latency percentiles since the previous [`StatsHub::live_report`]
+    /// (None otherwise). Used by the live line; not part of the JSON schema.
+    #[serde(skip)]
+    pub latency_interval: Option<Latency>,
 }
 
 fn drop_map(drops: &[u64; DropReason::COUNT]) -> BTreeMap<&'static str, u64> {
@@ -178,6 +182,18 @@ fn drop_map(drops: &[u64; DropReason::COUNT]) -> BTreeMap<&'static str, u64> {
         .iter()
         .map(|r| (r.name(), drops[*r as usize]))
         .collect()
+}
+
+/// The lcores' burst and miss histograms, merged.
+fn merge_histograms(lcores: &[LcoreCounters]) -> (Histogram<u64>, Histogram<u64>) {
+    let mut burst = new_latency_histogram();
+    let mut miss = new_latency_histogram();
+    for c in lcores {
+        // Same bounds everywhere; `add` only fails on a range mismatch.
+        let _ = burst.add(&c.burst_ns);
+        let _ = miss.add(&c.miss_ns);
+    }
+    (burst, miss)
 }
 
 impl LcoreReport {
@@ -223,8 +239,7 @@ impl StatsReport {
         let mut drops = [0u64; DropReason::COUNT];
         let mut t = Totals::default();
         let mut cache = CacheCounters::default();
-        let mut burst = new_latency_histogram();
-        let mut miss = new_latency_histogram();
+        let (burst, miss) = merge_histograms(lcores);
         for c in lcores {
             t.rx_packets += c.rx_packets;
             t.rx_bytes += c.rx_bytes;
@@ -238,9 +253,6 @@ impl StatsReport {
                 *d += s;
             }
             cache.add(&c.cache);
-            // Same bounds everywhere; `add` only fails on a range mismatch.
-            let _ = burst.add(&c.burst_ns);
-            let _ = miss.add(&c.miss_ns);
         }
         t.dropped = drops.iter().sum();
         t.drops = drop_map(&drops);
@@ -263,6 +275,7 @@ impl StatsReport {
             lcores: lcore_reports,
             sas: inputs.sas,
             engine: inputs.engine,
+            latency_interval: None,
         }
     }
 
@@ -334,6 +347,8 @@ impl StatsReport {
 pub struct StatsHub {
     slots: Vec<Arc<LcoreStatsSlot>>,
     started: Instant,
+    /// Merged histograms at the previous live report.
+    prev: Mutex<Option<(Histogram<u64>, Histogram<u64>)>>,
 }
 
 impl StatsHub {
@@ -345,6 +360,7 @@ impl StatsHub {
                 .map(|&l| Arc::new(LcoreStatsSlot::new(l)))
                 .collect(),
             started: Instant::now(),
+            prev: Mutex::new(None),
         }
     }
 
@@ -373,6 +389,37 @@ impl StatsHub {
                 ..inputs
             },
         )
+    }
+
+    /// [`StatsHub::report`] plus `latency_interval`: the percentiles of the
+    /// samples recorded since the previous call (all samples on the first
+    /// call). Call it from one place only (the live-line timer).
+    pub fn live_report(&self, inputs: ReportInputs) -> StatsReport {
+        let snaps = self.snapshots();
+        let mut r = StatsReport::build(
+            &snaps,
+            ReportInputs {
+                uptime: self.uptime(),
+                ..inputs
+            },
+        );
+        let (burst, miss) = merge_histograms(&snaps);
+        let mut prev = self.prev.lock().unwrap_or_else(|p| p.into_inner());
+        let delta = |cur: &Histogram<u64>, old: Option<&Histogram<u64>>| {
+            let mut d = cur.clone();
+            match old {
+                // Counts are cumulative, so this only fails if a worker's
+                // counters went backwards; then show everything.
+                Some(o) if d.subtract(o).is_err() => Percentiles::of(cur),
+                _ => Percentiles::of(&d),
+            }
+        };
+        r.latency_interval = Some(Latency {
+            burst_ns: delta(&burst, prev.as_ref().map(|p| &p.0)),
+            miss_ns: delta(&miss, prev.as_ref().map(|p| &p.1)),
+        });
+        *prev = Some((burst, miss));
+        r
     }
 }
 
@@ -638,6 +685,41 @@ pub(crate) mod tests {
             serde_json::from_str(&std::fs::read_to_string(&dir).unwrap()).unwrap();
         let _ = std::fs::remove_file(&dir);
         assert_eq!(back["totals"]["rx_packets"], 4 * n);
+    }
+
+    #[test]
+    fn live_report_latency_is_per_interval() {
+        let hub = StatsHub::new(&[1]);
+        let slot = hub.slot(1).unwrap();
+        let mut c = LcoreCounters::new(1);
+        for _ in 0..100 {
+            c.record_burst_ns(1000);
+        }
+        c.publish_final(&slot);
+        let r1 = hub.live_report(ReportInputs::default());
+        let i1 = r1.latency_interval.unwrap();
+        assert_eq!(i1.burst_ns.count, 100);
+        assert!((1000..=1001).contains(&i1.burst_ns.p99));
+        for _ in 0..10 {
+            c.record_burst_ns(50_000);
+        }
+        c.publish_final(&slot);
+        let r2 = hub.live_report(ReportInputs::default());
+        let i2 = r2.latency_interval.unwrap();
+        // Only the 10 new samples in the interval; cumulative still sees 110.
+        assert_eq!(i2.burst_ns.count, 10);
+        assert!((50_000..=50_050).contains(&i2.burst_ns.p50), "{i2:?}");
+        assert_eq!(r2.latency.burst_ns.count, 110);
+        assert!((1000..=1001).contains(&r2.latency.burst_ns.p50));
+        // Nothing new: an empty interval.
+        let i3 = hub
+            .live_report(ReportInputs::default())
+            .latency_interval
+            .unwrap();
+        assert_eq!(i3.burst_ns, Percentiles::default());
+        assert_eq!(hub.report(ReportInputs::default()).latency_interval, None);
+        let line = crate::stats::live_line(&r1, &r2, Duration::from_secs(1));
+        assert!(line.contains("burst p50/p99 50.0us/50.0us"), "{line}");
     }
 
     #[test]
