@@ -33,7 +33,8 @@ mod client;
 mod server;
 
 pub use client::{
-    ctl_batch, ctl_call, read_batch_file, run_ctl, BatchLine, CtlClient, CtlResponse,
+    ctl_batch, ctl_call, parse_batch, read_batch_file, run_ctl, BatchLine, CtlClient, CtlResponse,
+    DEFAULT_REPLY_TIMEOUT,
 };
 pub use server::{CtlHandler, CtlLimits, CtlReply, CtlServer, CtlServerHandle};
 
