@@ -11,7 +11,9 @@
 #![deny(unsafe_code)]
 
 pub mod buf;
+pub mod cli;
 pub mod config;
+pub mod ctl;
 pub mod datapath;
 pub mod esp;
 pub mod flow;

@@ -14,6 +14,7 @@ usage:
   xfgate demo [--duration SECS] [--churn RATE] [--cache MODE] [--flows N]
               [--stats-interval SECS] [--stats-json FILE]
   xfgate [EAL options] -- [app options]
+  xfgate ctl [--ctl PATH] [--json] [-batch FILE | COMMAND...]
 
 EAL options (DPDK spelling; without DPDK only -l and --vdev mean something):
   -l, --lcores LIST     lcores, e.g. 0-2: the first is the management core,
@@ -34,6 +35,7 @@ app options:
   --stats-interval SECS live statistics period (default 1; 0 = off)
   --stats-json FILE     final statistics as JSON on exit
   --duration SECS       run, then exit cleanly
+  --ctl PATH            control socket (default $XDG_RUNTIME_DIR/xfgate/xfgate.sock)
   -v, --verbose         more output
   -h, --help            this text
 ";
@@ -46,6 +48,8 @@ struct App {
     duration: Option<f64>,
     churn: f64,
     verbose: bool,
+    ctl: Option<std::path::PathBuf>,
+    file_prefix: Option<String>,
 }
 
 fn fail(msg: impl std::fmt::Display) -> ! {
@@ -142,9 +146,10 @@ fn parse_app(args: &[String], app: &mut App) {
             "--stats-json" => app.stats_json = Some(value(args, &mut i, a).to_string()),
             "--duration" => app.duration = Some(num(value(args, &mut i, a), a, "seconds")),
             "--churn" => app.churn = num(value(args, &mut i, a), a, "changes per second"),
-            "--config" | "--ctl" => {
+            "--ctl" => app.ctl = Some(value(args, &mut i, a).into()),
+            "--config" => {
                 let _ = value(args, &mut i, a);
-                eprintln!("xfgate: note: {a} is not supported yet in this build; ignored");
+                eprintln!("xfgate: note: --config (explicit queue map) is not supported yet; each worker polls queue i of every port");
             }
             "-v" | "--verbose" => app.verbose = true,
             "-h" | "--help" => {
@@ -166,9 +171,11 @@ fn parse_eal(args: &[String], app: &mut App) {
         match a {
             "-l" | "--lcores" => lcores = corelist(value(args, &mut i, a)),
             "--vdev" => app.opts.vdevs.push(value(args, &mut i, a).to_string()),
+            // Names this instance's control socket, as it names DPDK's runtime files.
+            "--file-prefix" => app.file_prefix = Some(value(args, &mut i, a).to_string()),
             "-a" | "--allow" | "-b" | "--block" | "-n" | "-r" | "-m" | "--socket-mem"
-            | "--file-prefix" | "--huge-dir" | "--log-level" | "--proc-type" | "--iova-mode"
-            | "--base-virtaddr" | "--main-lcore" | "-d" => {
+            | "--huge-dir" | "--log-level" | "--proc-type" | "--iova-mode" | "--base-virtaddr"
+            | "--main-lcore" | "-d" => {
                 let _ = value(args, &mut i, a);
                 ignored.push(a.to_string());
             }
@@ -213,6 +220,8 @@ fn main() {
         duration: None,
         churn: 0.0,
         verbose: false,
+        ctl: None,
+        file_prefix: None,
     };
     match args.first().map(String::as_str) {
         Some("demo") => {
@@ -227,6 +236,7 @@ fn main() {
                 .unwrap_or(1);
             app.opts.workers = vec![(1, 1 % ncpu)];
         }
+        Some("ctl") => std::process::exit(ctl_main(&args)),
         Some("-h" | "--help") => {
             print!("{USAGE}");
             return;
@@ -249,6 +259,28 @@ fn main() {
     std::process::exit(run(app));
 }
 
+/// `xfgate ctl [--ctl PATH] [--json] [-batch FILE | WORDS...]`.
+fn ctl_main(args: &[String]) -> i32 {
+    match xfgate::cli::parse(args.iter().cloned()) {
+        Ok(xfgate::cli::Command::Ctl(c)) => {
+            let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
+            match xfgate::ctl::run_ctl(&c, &mut out, &mut err) {
+                Ok(true) => 0,
+                Ok(false) => 1,
+                Err(e) => {
+                    eprintln!("xfgate: ctl: {e}");
+                    1
+                }
+            }
+        }
+        Ok(_) => 2,
+        Err(e) => {
+            eprintln!("{}", e.line());
+            2
+        }
+    }
+}
+
 fn run(app: App) -> i32 {
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -265,6 +297,32 @@ fn run(app: App) -> i32 {
             return 1;
         }
     };
+    // The control socket: if it cannot be had, stop what was started and exit.
+    let ctl_path = app
+        .ctl
+        .clone()
+        .unwrap_or_else(|| xfgate::cli::default_ctl_path(app.file_prefix.as_deref()));
+    let server = match xfgate::ctl::CtlServer::bind(&ctl_path) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("xfgate: {e} (give another path with --ctl or --file-prefix)");
+            let _ = gw.shutdown();
+            return 1;
+        }
+    };
+    let ctl_stop = Arc::new(AtomicBool::new(false));
+    let state = Arc::new(xfgate::gateway::control::ControlState {
+        mgmt: gw.mgmt.clone(),
+        snapshots: gw.snapshots.clone(),
+    });
+    let ctl = match server.serve(xfgate::gateway::control::handler(state), ctl_stop.clone()) {
+        Ok(h) => Some(h),
+        Err(e) => {
+            eprintln!("xfgate: control socket {}: {e}", ctl_path.display());
+            None
+        }
+    };
+    eprintln!("xfgate: control socket {}", ctl_path.display());
     eprintln!(
         "xfgate: {} ports, {} worker lcore(s), cache {strategy}, {} flows per lcore; Ctrl-C to stop",
         gw.port_confs.len(),
@@ -294,6 +352,10 @@ fn run(app: App) -> i32 {
     stop.store(true, Ordering::Relaxed);
     if let Some(c) = churn {
         let _ = c.join();
+    }
+    ctl_stop.store(true, Ordering::Relaxed);
+    if let Some(h) = ctl {
+        h.join();
     }
     let elapsed = gw.started.elapsed();
     let ports = gw.ports.clone();
@@ -341,25 +403,9 @@ fn spawn_churn(gw: &Gateway, rate: f64, stop: Arc<AtomicBool>) -> std::thread::J
     })
 }
 
-const REASONS: [(DropReason, &str); 17] = [
-    (DropReason::Malformed, "malformed"),
-    (DropReason::Unsupported, "unsupported"),
-    (DropReason::NoRoute, "no_route"),
-    (DropReason::PolicyBlock, "policy_block"),
-    (DropReason::DefaultBlock, "default_block"),
-    (DropReason::NoSa, "no_sa"),
-    (DropReason::Larval, "larval"),
-    (DropReason::NeedEsp, "need_esp"),
-    (DropReason::SecpathMismatch, "secpath_mismatch"),
-    (DropReason::IcvFail, "icv_fail"),
-    (DropReason::Replay, "replay"),
-    (DropReason::EspMalformed, "esp_malformed"),
-    (DropReason::SeqExhausted, "seq_exhausted"),
-    (DropReason::NoHeadroom, "no_headroom"),
-    (DropReason::TtlExpired, "ttl_expired"),
-    (DropReason::TxFull, "tx_full"),
-    (DropReason::Other, "other"),
-];
+fn reasons() -> impl Iterator<Item = (DropReason, &'static str)> {
+    DropReason::ALL.iter().map(|r| (*r, r.name()))
+}
 
 fn sum(s: &[WorkerSnapshot]) -> WorkerSnapshot {
     let mut t = WorkerSnapshot::default();
@@ -409,7 +455,7 @@ fn live_line(
         (c.cache.evictions - p.cache.evictions) as f64 / s,
         (c.cache.stale - p.cache.stale) as f64 / s,
     );
-    for (r, name) in REASONS {
+    for (r, name) in reasons() {
         let d = c.counters.drops[r as usize] - p.counters.drops[r as usize];
         if d > 0 {
             line.push_str(&format!(" {name}={d}"));
@@ -437,7 +483,7 @@ fn summary(finals: &[WorkerSnapshot], m: &MgmtCounters, elapsed: Duration) -> St
         c.decapsulated,
         c.rx_packets as f64 / elapsed.as_secs_f64().max(1e-9) / 1e6
     );
-    for (r, name) in REASONS {
+    for (r, name) in reasons() {
         if c.drops[r as usize] > 0 {
             s.push_str(&format!("  drop {name}: {}\n", c.drops[r as usize]));
         }
@@ -460,9 +506,8 @@ fn final_report(
     nports: usize,
 ) -> serde_json::Value {
     let t = sum(finals);
-    let drops: serde_json::Map<String, serde_json::Value> = REASONS
-        .iter()
-        .map(|(r, n)| (n.to_string(), t.counters.drops[*r as usize].into()))
+    let drops: serde_json::Map<String, serde_json::Value> = reasons()
+        .map(|(r, n)| (n.to_string(), t.counters.drops[r as usize].into()))
         .collect();
     let lcores: Vec<serde_json::Value> = finals
         .iter()

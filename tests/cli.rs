@@ -134,6 +134,8 @@ fn runs_and_exits_cleanly_with_duration_and_writes_json() {
         "10",
         "--stats-json",
         json.to_str().unwrap(),
+        "--ctl",
+        d.join("ctl.sock").to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{err}");
     assert!(
@@ -187,5 +189,100 @@ fn sigint_drains_prints_summary_and_exits_zero() {
         "live object counters end at zero"
     );
     assert_eq!(v["engine"]["sas_live"], 0);
+    let _ = std::fs::remove_dir_all(d);
+}
+
+#[test]
+fn control_socket_changes_policy_live_and_reports() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = std::env::temp_dir().join(format!("xfgate-cli-ctl-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    let sock = d.join("gw.sock");
+    let s = sock.to_str().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_xfgate"))
+        .args([
+            "--vdev",
+            "gen0,flows=64,rate=20000",
+            "--vdev",
+            "net_null1,no-rx=1",
+            "--",
+        ])
+        .args([
+            "-u",
+            "0x2",
+            "--ctl",
+            s,
+            "--stats-interval",
+            "0",
+            "--duration",
+            "20",
+        ])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = std::time::Instant::now();
+    while !sock.exists() {
+        assert!(t.elapsed().as_secs() < 10, "control socket appears");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let mode = std::fs::metadata(&sock).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "control socket is private");
+    let ctl = |words: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_xfgate"))
+            .arg("ctl")
+            .args(["--ctl", s])
+            .args(words)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, _, err) = ctl(&[
+        "policy",
+        "add",
+        "src",
+        "10.0.0.0/16",
+        "dst",
+        "10.1.0.0/16",
+        "dir",
+        "out",
+        "index",
+        "8",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, out, _) = ctl(&["policy", "count"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(out.trim(), "1");
+    let (code, out, _) = ctl(&["policy", "get", "index", "8"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("src 10.0.0.0/16"), "{out}");
+    let (code, _, err) = ctl(&["policy", "add", "src", "10.0.0.0/33"]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("10.0.0.0/33"), "{err}");
+    let (code, _, err) = ctl(&["route", "add", "0.0.0.0/0", "port", "1"]);
+    assert_eq!(code, Some(0), "{err}");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let (code, out, _) = ctl(&["stats", "--json"]);
+    assert_eq!(code, Some(0));
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert!(v["rx_packets"].as_u64().unwrap() > 0, "{v}");
+    assert_eq!(v["engine"]["policies_live"], 1);
+    let (code, _, _) = ctl(&["policy", "delete", "index", "8"]);
+    assert_eq!(code, Some(0));
+    let (_, out, _) = ctl(&["policy", "count"]);
+    assert_eq!(out.trim(), "0");
+    // Garbage does not disturb anything.
+    let (code, _, _) = ctl(&["\u{1}\u{2}garbage"]);
+    assert_ne!(code, Some(0));
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let st = child.wait().unwrap();
+    assert_eq!(st.code(), Some(0));
+    assert!(!sock.exists(), "socket removed on exit");
     let _ = std::fs::remove_dir_all(d);
 }

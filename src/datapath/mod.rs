@@ -144,7 +144,7 @@ impl<B: PacketBuf, R: RxQueue<B>, T: TxQueue<B>> Lcore<B, R, T> {
             tx,
             staged: (0..nports).map(|_| Burst::new()).collect(),
             ports,
-            counters: LcoreCounters::default(),
+            counters: LcoreCounters::new(id as u32),
             burst: Burst::new(),
             acts: [Act::Drop(DropReason::Other); MAX_BURST],
             l2len: [0; MAX_BURST],

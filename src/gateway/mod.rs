@@ -6,6 +6,7 @@
 //! finite inputs; [`Gateway::shutdown`] stops rx, drains, joins the workers,
 //! flushes the management core and returns the final statistics.
 
+pub mod control;
 pub mod demo;
 
 use crate::buf::PacketBuf;

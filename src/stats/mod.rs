@@ -1,39 +1,23 @@
-//! TEMPORARY (replaced by the shell branch): drop reasons and lcore counters.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(usize)]
-pub enum DropReason {
-    Malformed,
-    Unsupported,
-    NoRoute,
-    PolicyBlock,
-    DefaultBlock,
-    NoSa,
-    Larval,
-    NeedEsp,
-    SecpathMismatch,
-    IcvFail,
-    Replay,
-    EspMalformed,
-    SeqExhausted,
-    NoHeadroom,
-    TtlExpired,
-    TxFull,
-    Other,
-}
-impl DropReason {
-    pub const COUNT: usize = 17;
-}
-#[derive(Clone, Debug, Default)]
-pub struct LcoreCounters {
-    pub rx_packets: u64,
-    pub rx_bytes: u64,
-    pub tx_packets: u64,
-    pub tx_bytes: u64,
-    pub forwarded: u64,
-    pub encapsulated: u64,
-    pub decapsulated: u64,
-    pub fragments: u64,
-    pub drops: [u64; DropReason::COUNT],
-    pub loops: u64,
-    pub busy_loops: u64,
-}
+//! stats: packet accounting and its presentation.
+//!
+//! Owns the counter types that workers write ([`LcoreCounters`], one per
+//! lcore, plain `u64`s), their publication to the management core
+//! ([`LcoreStatsSlot`]: `try_lock` copy every [`PUBLISH_EVERY_LOOPS`] loops,
+//! never blocking a worker), the aggregated [`StatsReport`] with its stable
+//! JSON schema (docs/stats.md), and the live line and summary formatters.
+//! It does not read ports, SAs or the engine itself: the management core
+//! passes their counters in ([`ReportInputs`]).
+
+mod counters;
+mod format;
+mod report;
+
+pub use counters::{
+    new_latency_histogram, CacheCounters, DropReason, LcoreCounters, LcoreStatsSlot,
+    LATENCY_HIGH_NS, LATENCY_LOW_NS, LATENCY_SIGFIG, PUBLISH_EVERY_LOOPS,
+};
+pub use format::{fmt_ns, live_line, summary};
+pub use report::{
+    Latency, LcoreReport, Percentiles, PortCounters, ReclaimCounters, ReportInputs, SaCounters,
+    StatsHub, StatsReport, Totals, STATS_SCHEMA,
+};

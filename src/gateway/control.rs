@@ -1,0 +1,180 @@
+//! The control socket's command handler: one line of the configuration
+//! grammar in, a reply out. Changes go through the management core and are
+//! answered after they are visible to workers (the coherence contract).
+
+use super::{command_op, WorkerSnapshot};
+use crate::config::{parse_line, Command};
+use crate::ctl::{CtlHandler, CtlReply};
+use crate::ip::addr_to_ip;
+use crate::mgmt::{Event, MgmtHandle, Reply};
+use std::sync::{Arc, Mutex};
+
+/// What the handler reads besides the management core.
+pub struct ControlState {
+    pub mgmt: MgmtHandle,
+    pub snapshots: Vec<Arc<Mutex<WorkerSnapshot>>>,
+}
+
+/// Build the handler for [`crate::ctl::CtlServer::serve`].
+pub fn handler(state: Arc<ControlState>) -> CtlHandler {
+    Arc::new(move |line: &str| handle(&state, line))
+}
+
+fn handle(state: &ControlState, line: &str) -> CtlReply {
+    let cmd = match parse_line(line) {
+        Ok(Some(c)) => c,
+        Ok(None) => return CtlReply::Ok(String::new()),
+        Err(e) => return CtlReply::Err(e.to_string()),
+    };
+    match cmd {
+        Command::Stats { json } => CtlReply::Ok(stats(state, json)),
+        Command::Flows { lcore, .. } => {
+            let mut out = String::new();
+            for s in state
+                .snapshots
+                .iter()
+                .filter_map(|s| s.lock().ok().map(|g| g.clone()))
+            {
+                if lcore.is_none_or(|l| l as usize == s.lcore) {
+                    out.push_str(&format!(
+                        "lcore {}: {} flows cached, {} lookups, {} hits, {} misses, {} evictions\n",
+                        s.lcore,
+                        s.cache_len,
+                        s.cache.lookups,
+                        s.cache.hits,
+                        s.cache.misses,
+                        s.cache.evictions
+                    ));
+                }
+            }
+            CtlReply::Ok(out)
+        }
+        Command::Monitor => match state.mgmt.monitor() {
+            Ok(rx) => {
+                let (tx, lines) = crossbeam_channel::bounded(1024);
+                std::thread::spawn(move || {
+                    for ev in rx.iter() {
+                        if tx.send(event_line(&ev)).is_err() {
+                            break;
+                        }
+                    }
+                });
+                CtlReply::Stream(lines)
+            }
+            Err(e) => CtlReply::Err(e.to_string()),
+        },
+        other => {
+            let text = other.to_string();
+            let Some(op) = command_op(other) else {
+                return CtlReply::Err(format!("'{text}' is not supported on the control socket"));
+            };
+            match state.mgmt.call(op) {
+                Ok(r) => CtlReply::Ok(reply_text(&r)),
+                Err(e) => CtlReply::Err(e.to_string()),
+            }
+        }
+    }
+}
+
+fn stats(state: &ControlState, json: bool) -> String {
+    let snaps: Vec<WorkerSnapshot> = state
+        .snapshots
+        .iter()
+        .filter_map(|s| s.lock().ok().map(|g| g.clone()))
+        .collect();
+    let m = match state.mgmt.call(crate::mgmt::Op::Counters) {
+        Ok(Reply::Counters(c)) => c,
+        _ => Default::default(),
+    };
+    let rx: u64 = snaps.iter().map(|s| s.counters.rx_packets).sum();
+    let fwd: u64 = snaps.iter().map(|s| s.counters.forwarded).sum();
+    let drops: u64 = snaps
+        .iter()
+        .map(|s| s.counters.drops.iter().sum::<u64>())
+        .sum();
+    let hits: u64 = snaps.iter().map(|s| s.cache.hits).sum();
+    let lookups: u64 = snaps.iter().map(|s| s.cache.lookups).sum();
+    if json {
+        serde_json::json!({
+            "rx_packets": rx, "forwarded": fwd, "dropped": drops,
+            "cache": {"lookups": lookups, "hits": hits},
+            "lcores": snaps.iter().map(|s| serde_json::json!({"lcore": s.lcore, "rx_packets": s.counters.rx_packets, "cache": s.cache})).collect::<Vec<_>>(),
+            "engine": m,
+        })
+        .to_string()
+    } else {
+        format!(
+            "rx {rx} forwarded {fwd} dropped {drops}; cache lookups {lookups} hits {hits}; policies {} SAs {}; kills {}; awaiting reclamation {}",
+            m.policies_live,
+            m.sas_live,
+            m.policies_killed + m.sas_killed,
+            m.pending
+        )
+    }
+}
+
+fn reply_text(r: &Reply) -> String {
+    match r {
+        Reply::Done => String::new(),
+        Reply::Count(n) => format!("{n}"),
+        Reply::Policies(v) => v
+            .iter()
+            .map(|p| format!("{}\n", Command::PolicyAdd(p.spec.clone())))
+            .collect(),
+        Reply::Sas(v) => v
+            .iter()
+            .map(|s| {
+                format!(
+                    "src {} dst {} proto esp spi 0x{:08x} reqid {} mode {} packets {} bytes {} errors {} seq {}\n",
+                    addr_to_ip(s.family, s.src),
+                    addr_to_ip(s.family, s.dst),
+                    s.spi,
+                    s.reqid,
+                    if s.mode == crate::spd::Mode::Tunnel { "tunnel" } else { "transport" },
+                    s.packets,
+                    s.bytes,
+                    s.errors,
+                    s.seq
+                )
+            })
+            .collect(),
+        Reply::Routes(v) => v.iter().map(|r| format!("{}\n", Command::RouteAdd(*r))).collect(),
+        Reply::Neighbors(v) => v.iter().map(|n| format!("{}\n", Command::NeighAdd(*n))).collect(),
+        Reply::Counters(c) => serde_json::to_string(c).unwrap_or_default(),
+    }
+}
+
+fn event_line(ev: &Event) -> String {
+    match ev {
+        Event::Acquire { key, template } => format!(
+            "acquire src {} dst {} proto {} reqid {}",
+            addr_to_ip(key.family, key.src),
+            addr_to_ip(key.family, key.dst),
+            key.proto,
+            template.reqid
+        ),
+        Event::PolicyExpired { index, hard } => {
+            format!(
+                "expire policy index {index} {}",
+                if *hard { "hard" } else { "soft" }
+            )
+        }
+        Event::SaExpired {
+            spi,
+            dst,
+            family,
+            hard,
+        } => format!(
+            "expire state spi 0x{spi:08x} dst {} {}",
+            addr_to_ip(*family, *dst),
+            if *hard { "hard" } else { "soft" }
+        ),
+        Event::PolicyKilled { index } => format!("delete policy index {index}"),
+        Event::SaKilled { spi, dst, family } => {
+            format!(
+                "delete state spi 0x{spi:08x} dst {}",
+                addr_to_ip(*family, *dst)
+            )
+        }
+    }
+}
