@@ -8,6 +8,7 @@
 pub mod bundle;
 pub mod hash;
 pub mod key;
+pub mod mem;
 pub mod shard;
 
 pub use bundle::{Bundle, Verdict};

@@ -31,6 +31,14 @@ const PROTECTED: u8 = 0x80;
 const RECENCY_MAX: u8 = 3;
 const RECENCY: u8 = 0x03;
 
+/// Bit `w` set iff `sigs[w] == sig` (compiled to vector compares).
+#[inline(always)]
+fn match_mask(sigs: &[u32; WAYS], sig: u32) -> u32 {
+    sigs.iter()
+        .enumerate()
+        .fold(0u32, |m, (w, &s)| m | (((s == sig) as u32) << w))
+}
+
 /// One cache line: signatures (0 = empty way) and per-way admission state.
 #[derive(Clone, Copy, Default)]
 #[repr(C, align(64))]
@@ -101,9 +109,11 @@ impl Shard {
         // 32 doorkeeper bits per entry: with 3 hash bits and a window of `cap`
         // misses the false-positive rate stays below 0.1 %.
         let door_words = (cap / 2).max(1);
+        let buckets = super::mem::huge_boxed_slice(nb, Bucket::default());
+        let entries = super::mem::huge_boxed_slice(cap, Entry::default());
         Shard {
-            buckets: vec![Bucket::default(); nb].into_boxed_slice(),
-            entries: vec![Entry::default(); cap].into_boxed_slice(),
+            buckets,
+            entries,
             bmask: nb - 1,
             hasher,
             door: vec![0u64; door_words].into_boxed_slice(),
@@ -176,13 +186,14 @@ impl Shard {
     #[inline(always)]
     fn find(&self, key: &FlowKey, b1: usize, b2: usize, sig: u32) -> Option<usize> {
         for b in [b1, b2] {
-            let bk = &self.buckets[b];
-            for w in 0..WAYS {
-                if bk.sig[w] == sig {
-                    let pos = b * WAYS + w;
-                    if self.entries[pos].key == *key {
-                        return Some(pos);
-                    }
+            // All eight signatures compared at once, then only the matching ways' keys.
+            let mut m = match_mask(&self.buckets[b].sig, sig);
+            while m != 0 {
+                let w = m.trailing_zeros() as usize;
+                m &= m - 1;
+                let pos = b * WAYS + w;
+                if self.entries[pos].key == *key {
+                    return Some(pos);
                 }
             }
         }
@@ -232,20 +243,34 @@ impl Shard {
         out: &mut [Bundle],
     ) {
         let n = keys.len();
-        let mut place = [(0usize, 0usize, 0u32, 0u64); MAX_BURST];
-        // Pass 1: hash the burst and pull both buckets of every key towards the core.
-        let mut touch = 0u32;
-        for i in 0..n {
-            let h = self.hasher.hash(&keys[i]);
+        let mut place = [(0u32, 0u32, 0u32); MAX_BURST];
+        // Stage 1: hash the burst, prefetch both buckets of every key.
+        for (i, k) in keys.iter().enumerate() {
+            let h = self.hasher.hash(k);
             let (b1, b2, sig) = self.place(h);
-            place[i] = (b1, b2, sig, h);
-            touch ^= self.buckets[b1].sig[0] ^ self.buckets[b2].sig[0];
+            place[i] = (b1 as u32, b2 as u32, sig);
+            super::mem::prefetch(&self.buckets[b1]);
+            super::mem::prefetch(&self.buckets[b2]);
         }
-        std::hint::black_box(touch);
+        // Stage 2: with the buckets near, prefetch the entries whose signature matches.
+        for &(b1, b2, sig) in &place[..n] {
+            for b in [b1 as usize, b2 as usize] {
+                let bk = &self.buckets[b];
+                let m = match_mask(&bk.sig, sig);
+                if m != 0 {
+                    let w = m.trailing_zeros() as usize;
+                    let e = &self.entries[b * WAYS + w];
+                    super::mem::prefetch(e);
+                    super::mem::prefetch(&e.bundle);
+                    break;
+                }
+            }
+        }
         // Pass 2: probe, validate, resolve misses.
         self.stats.lookups += n as u64;
         for i in 0..n {
-            let (b1, b2, sig, h) = place[i];
+            let (b1, b2, sig) = place[i];
+            let (b1, b2) = (b1 as usize, b2 as usize);
             let key = &keys[i];
             match self.find(key, b1, b2, sig) {
                 Some(pos) => {
@@ -281,6 +306,7 @@ impl Shard {
                     let (b, cacheable) = self.resolve(engine, reader, key);
                     out[i] = b;
                     if cacheable {
+                        let h = self.hasher.hash(key);
                         self.admit(key, b, b1, b2, sig, h);
                     } else {
                         self.stats.uncacheable += 1;
@@ -420,5 +446,18 @@ impl Shard {
                 (&e.key, &e.bundle, bk.meta[w] & PROTECTED != 0)
             })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn match_mask_finds_every_way() {
+        let sigs = [5u32, 7, 5, 0, 9, 5, 1, 7];
+        assert_eq!(match_mask(&sigs, 5), 0b0010_0101);
+        assert_eq!(match_mask(&sigs, 7), 0b1000_0010);
+        assert_eq!(match_mask(&sigs, 3), 0);
     }
 }
