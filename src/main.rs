@@ -3,9 +3,9 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use xfgate::gateway::{demo, Gateway, GatewayOpts, WorkerSnapshot};
+use xfgate::gateway::{demo, sa_counters, stats_report, Gateway, GatewayOpts};
 use xfgate::mgmt::{MgmtCounters, Op, Strategy};
-use xfgate::stats::DropReason;
+use xfgate::stats;
 
 const USAGE: &str = "\
 xfgate: IPsec gateway data plane with a per-lcore bundle flow cache
@@ -314,6 +314,9 @@ fn run(app: App) -> i32 {
     let state = Arc::new(xfgate::gateway::control::ControlState {
         mgmt: gw.mgmt.clone(),
         snapshots: gw.snapshots.clone(),
+        ports: gw.ports.clone(),
+        nports: gw.port_confs.len(),
+        started: gw.started,
     });
     let ctl = match server.serve(xfgate::gateway::control::handler(state), ctl_stop.clone()) {
         Ok(h) => Some(h),
@@ -335,17 +338,36 @@ fn run(app: App) -> i32 {
     } else {
         Duration::from_secs(3600)
     };
-    let mut prev = (Instant::now(), gw.worker_snapshots());
+    let nports = gw.port_confs.len();
+    let mut prev = (
+        Instant::now(),
+        stats_report(
+            &gw.worker_snapshots(),
+            &MgmtCounters::default(),
+            Duration::ZERO,
+            &gw.ports,
+            nports,
+            Vec::new(),
+        ),
+    );
     gw.run(
         &stop,
         app.duration.map(Duration::from_secs_f64),
         interval,
         |g| {
             if app.stats_interval > 0.0 {
-                let now = (Instant::now(), g.worker_snapshots());
                 let m = g.mgmt_counters().unwrap_or_default();
-                eprintln!("{}", live_line(&prev.1, &now.1, now.0 - prev.0, &m));
-                prev = now;
+                let now = Instant::now();
+                let cur = stats_report(
+                    &g.worker_snapshots(),
+                    &m,
+                    g.started.elapsed(),
+                    &g.ports,
+                    nports,
+                    Vec::new(),
+                );
+                eprintln!("{}", stats::live_line(&prev.1, &cur, now - prev.0));
+                prev = (now, cur);
             }
         },
     );
@@ -359,15 +381,15 @@ fn run(app: App) -> i32 {
     }
     let elapsed = gw.started.elapsed();
     let ports = gw.ports.clone();
-    let nports = gw.port_confs.len();
+    let sas = sa_counters(&gw);
     let (finals, m) = gw.shutdown();
-    let report = final_report(&finals, &m, elapsed, &ports, nports);
-    eprintln!("{}", summary(&finals, &m, elapsed));
+    let report = stats_report(&finals, &m, elapsed, &ports, nports, sas);
+    eprintln!("{}", stats::summary(&report));
+    if let Err(e) = report.check_accounting() {
+        eprintln!("xfgate: WARNING: {e}");
+    }
     if let Some(path) = app.stats_json {
-        if let Err(e) = std::fs::write(
-            &path,
-            serde_json::to_string_pretty(&report).unwrap_or_default(),
-        ) {
+        if let Err(e) = std::fs::write(&path, report.to_json()) {
             eprintln!("xfgate: cannot write --stats-json {path}: {e}");
             return 1;
         }
@@ -400,148 +422,5 @@ fn spawn_churn(gw: &Gateway, rate: f64, stop: Arc<AtomicBool>) -> std::thread::J
                 std::thread::sleep(d);
             }
         }
-    })
-}
-
-fn reasons() -> impl Iterator<Item = (DropReason, &'static str)> {
-    DropReason::ALL.iter().map(|r| (*r, r.name()))
-}
-
-fn sum(s: &[WorkerSnapshot]) -> WorkerSnapshot {
-    let mut t = WorkerSnapshot::default();
-    for w in s {
-        let c = &w.counters;
-        t.counters.rx_packets += c.rx_packets;
-        t.counters.rx_bytes += c.rx_bytes;
-        t.counters.tx_packets += c.tx_packets;
-        t.counters.tx_bytes += c.tx_bytes;
-        t.counters.forwarded += c.forwarded;
-        t.counters.encapsulated += c.encapsulated;
-        t.counters.decapsulated += c.decapsulated;
-        for (a, b) in t.counters.drops.iter_mut().zip(c.drops.iter()) {
-            *a += b;
-        }
-        t.cache.lookups += w.cache.lookups;
-        t.cache.hits += w.cache.hits;
-        t.cache.misses += w.cache.misses;
-        t.cache.evictions += w.cache.evictions;
-        t.cache.stale += w.cache.stale;
-        t.cache_len += w.cache_len;
-    }
-    t
-}
-
-fn live_line(
-    prev: &[WorkerSnapshot],
-    cur: &[WorkerSnapshot],
-    dt: Duration,
-    m: &MgmtCounters,
-) -> String {
-    let (p, c) = (sum(prev), sum(cur));
-    let s = dt.as_secs_f64().max(1e-9);
-    let rx = (c.counters.rx_packets - p.counters.rx_packets) as f64 / s;
-    let tx = (c.counters.tx_packets - p.counters.tx_packets) as f64 / s;
-    let gbps = (c.counters.tx_bytes - p.counters.tx_bytes) as f64 * 8.0 / s / 1e9;
-    let look = (c.cache.lookups - p.cache.lookups) as f64;
-    let hits = (c.cache.hits - p.cache.hits) as f64;
-    let mut line = format!(
-        "rx {:.3} Mpps  tx {:.3} Mpps {:.2} Gbps  cache hit {:.1}% ({} flows) misses/s {:.0} evict/s {:.0} stale/s {:.0}",
-        rx / 1e6,
-        tx / 1e6,
-        gbps,
-        if look > 0.0 { 100.0 * hits / look } else { 0.0 },
-        c.cache_len,
-        (c.cache.misses - p.cache.misses) as f64 / s,
-        (c.cache.evictions - p.cache.evictions) as f64 / s,
-        (c.cache.stale - p.cache.stale) as f64 / s,
-    );
-    for (r, name) in reasons() {
-        let d = c.counters.drops[r as usize] - p.counters.drops[r as usize];
-        if d > 0 {
-            line.push_str(&format!(" {name}={d}"));
-        }
-    }
-    line.push_str(&format!(
-        "  kills {} pending {}",
-        m.policies_killed + m.sas_killed,
-        m.pending
-    ));
-    line
-}
-
-fn summary(finals: &[WorkerSnapshot], m: &MgmtCounters, elapsed: Duration) -> String {
-    let t = sum(finals);
-    let c = &t.counters;
-    let drops: u64 = c.drops.iter().sum();
-    let mut s = format!(
-        "xfgate: ran {:.1} s: rx {} forwarded {} dropped {} (encapsulated {}, decapsulated {}), {:.3} Mpps average\n",
-        elapsed.as_secs_f64(),
-        c.rx_packets,
-        c.forwarded,
-        drops,
-        c.encapsulated,
-        c.decapsulated,
-        c.rx_packets as f64 / elapsed.as_secs_f64().max(1e-9) / 1e6
-    );
-    for (r, name) in reasons() {
-        if c.drops[r as usize] > 0 {
-            s.push_str(&format!("  drop {name}: {}\n", c.drops[r as usize]));
-        }
-    }
-    s.push_str(&format!(
-        "  cache: lookups {} hits {} misses {} stale {}; objects: policies added {} killed {}, SAs added {} killed {}; retired {} freed {}",
-        t.cache.lookups, t.cache.hits, t.cache.misses, t.cache.stale, m.policies_added, m.policies_killed, m.sas_added, m.sas_killed, m.retired, m.freed
-    ));
-    if c.rx_packets != c.forwarded + drops {
-        s.push_str("\n  WARNING: rx != forwarded + drops");
-    }
-    s
-}
-
-fn final_report(
-    finals: &[WorkerSnapshot],
-    m: &MgmtCounters,
-    elapsed: Duration,
-    ports: &xfgate::port::PortsHandle,
-    nports: usize,
-) -> serde_json::Value {
-    let t = sum(finals);
-    let drops: serde_json::Map<String, serde_json::Value> = reasons()
-        .map(|(r, n)| (n.to_string(), t.counters.drops[r as usize].into()))
-        .collect();
-    let lcores: Vec<serde_json::Value> = finals
-        .iter()
-        .map(|w| {
-            serde_json::json!({
-                "lcore": w.lcore,
-                "rx_packets": w.counters.rx_packets,
-                "forwarded": w.counters.forwarded,
-                "drops": w.counters.drops.iter().sum::<u64>(),
-                "cache": w.cache,
-            })
-        })
-        .collect();
-    let port_stats: Vec<serde_json::Value> = (0..nports)
-        .map(|p| {
-            let s = ports.stats(p as u16);
-            serde_json::json!({"port": p, "rx_packets": s.rx_packets, "tx_packets": s.tx_packets,
-                "rx_bytes": s.rx_bytes, "tx_bytes": s.tx_bytes, "imissed": s.imissed, "tx_full": s.tx_full})
-        })
-        .collect();
-    serde_json::json!({
-        "schema": 1,
-        "duration_s": elapsed.as_secs_f64(),
-        "totals": {
-            "rx_packets": t.counters.rx_packets,
-            "forwarded": t.counters.forwarded,
-            "tx_packets": t.counters.tx_packets,
-            "encapsulated": t.counters.encapsulated,
-            "decapsulated": t.counters.decapsulated,
-            "dropped": t.counters.drops.iter().sum::<u64>(),
-        },
-        "drops": drops,
-        "lcores": lcores,
-        "ports": port_stats,
-        "engine": m,
     })
 }

@@ -181,7 +181,10 @@ impl<B: PacketBuf, R: RxQueue<B>, T: TxQueue<B>> Lcore<B, R, T> {
             let n = self.rx[qi].1.rx_burst(&mut burst, MAX_BURST);
             if n > 0 {
                 got += n;
+                let t0 = std::time::Instant::now();
                 self.process(port, &mut burst);
+                self.counters
+                    .record_burst_ns(t0.elapsed().as_nanos() as u64);
             }
             self.burst = burst;
         }
@@ -190,9 +193,29 @@ impl<B: PacketBuf, R: RxQueue<B>, T: TxQueue<B>> Lcore<B, R, T> {
         self.counters.loops += 1;
         if got > 0 {
             self.counters.busy_loops += 1;
+            self.sync_cache_stats();
         }
         self.reader.quiescent();
         got
+    }
+
+    /// Bring the shard's counters and miss timings into the lcore counters.
+    pub fn sync_cache_stats(&mut self) {
+        let s = &self.shard.stats;
+        let c = &mut self.counters.cache;
+        c.lookups = s.lookups;
+        c.hits = s.hits;
+        c.misses = s.misses;
+        c.stale = s.stale;
+        c.inserts = s.inserts;
+        c.evictions = s.evictions;
+        c.denied = s.denied;
+        c.swept = s.swept;
+        c.displaced = s.displaced;
+        c.uncacheable = s.uncacheable;
+        let counters = &mut self.counters;
+        self.shard
+            .drain_miss_samples(|ns| counters.record_miss_ns(ns));
     }
 
     /// Send what is staged; what a port refuses is freed and counted.

@@ -92,7 +92,15 @@ pub struct Shard {
     acquire_tokens: u32,
     acquire_ms: u64,
     pub stats: ShardStats,
+    /// Sampled miss-resolution times (ns), drained by the worker into its histogram.
+    miss_samples: [u64; MISS_SAMPLES],
+    n_miss_samples: usize,
 }
+
+/// One miss in this many is timed (two clock reads), so a flood does not pay
+/// a clock read per packet.
+const MISS_SAMPLE_EVERY: u64 = 16;
+const MISS_SAMPLES: usize = 64;
 
 /// Acquires a shard may report per millisecond.
 const ACQUIRES_PER_MS: u32 = 8;
@@ -124,6 +132,8 @@ impl Shard {
             acquire_tokens: ACQUIRES_PER_MS,
             acquire_ms: 0,
             stats: ShardStats::default(),
+            miss_samples: [0; MISS_SAMPLES],
+            n_miss_samples: 0,
         }
     }
 
@@ -319,7 +329,14 @@ impl Shard {
     #[inline]
     fn resolve(&mut self, engine: &Engine, reader: &Reader, key: &FlowKey) -> (Bundle, bool) {
         let report = self.acquire_tokens > 0;
+        let timed = self.stats.misses.is_multiple_of(MISS_SAMPLE_EVERY)
+            && self.n_miss_samples < MISS_SAMPLES;
+        let t0 = timed.then(std::time::Instant::now);
         let (b, cacheable) = engine.resolve_for_cache(key, reader, report);
+        if let Some(t0) = t0 {
+            self.miss_samples[self.n_miss_samples] = t0.elapsed().as_nanos() as u64;
+            self.n_miss_samples += 1;
+        }
         if b.verdict == super::Verdict::Larval {
             if report {
                 self.acquire_tokens -= 1;
@@ -428,6 +445,14 @@ impl Shard {
                 }
             }
         }
+    }
+
+    /// Hand the sampled miss-resolution times to `f` and forget them.
+    pub fn drain_miss_samples(&mut self, mut f: impl FnMut(u64)) {
+        for &ns in &self.miss_samples[..self.n_miss_samples] {
+            f(ns);
+        }
+        self.n_miss_samples = 0;
     }
 
     /// Forget everything (used when the cache strategy changes, and by tests).

@@ -13,6 +13,9 @@ use std::sync::{Arc, Mutex};
 pub struct ControlState {
     pub mgmt: MgmtHandle,
     pub snapshots: Vec<Arc<Mutex<WorkerSnapshot>>>,
+    pub ports: crate::port::PortsHandle,
+    pub nports: usize,
+    pub started: std::time::Instant,
 }
 
 /// Build the handler for [`crate::ctl::CtlServer::serve`].
@@ -86,30 +89,19 @@ fn stats(state: &ControlState, json: bool) -> String {
         Ok(Reply::Counters(c)) => c,
         _ => Default::default(),
     };
-    let rx: u64 = snaps.iter().map(|s| s.counters.rx_packets).sum();
-    let fwd: u64 = snaps.iter().map(|s| s.counters.forwarded).sum();
-    let drops: u64 = snaps
-        .iter()
-        .map(|s| s.counters.drops.iter().sum::<u64>())
-        .sum();
-    let hits: u64 = snaps.iter().map(|s| s.cache.hits).sum();
-    let lookups: u64 = snaps.iter().map(|s| s.cache.lookups).sum();
+    let sas = super::sa_counters_of(&state.mgmt);
+    let r = super::stats_report(
+        &snaps,
+        &m,
+        state.started.elapsed(),
+        &state.ports,
+        state.nports,
+        sas,
+    );
     if json {
-        serde_json::json!({
-            "rx_packets": rx, "forwarded": fwd, "dropped": drops,
-            "cache": {"lookups": lookups, "hits": hits},
-            "lcores": snaps.iter().map(|s| serde_json::json!({"lcore": s.lcore, "rx_packets": s.counters.rx_packets, "cache": s.cache})).collect::<Vec<_>>(),
-            "engine": m,
-        })
-        .to_string()
+        r.to_json()
     } else {
-        format!(
-            "rx {rx} forwarded {fwd} dropped {drops}; cache lookups {lookups} hits {hits}; policies {} SAs {}; kills {}; awaiting reclamation {}",
-            m.policies_live,
-            m.sas_live,
-            m.policies_killed + m.sas_killed,
-            m.pending
-        )
+        crate::stats::summary(&r)
     }
 }
 

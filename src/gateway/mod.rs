@@ -376,6 +376,7 @@ fn worker_loop(
     }
     lc.flush_ports();
     lc.offline();
+    lc.sync_cache_stats();
     publish(lc, snap, true);
     WorkerSnapshot {
         lcore: lc.id,
@@ -389,7 +390,8 @@ fn worker_loop(
 fn publish(lc: &Worker, snap: &Mutex<WorkerSnapshot>, done: bool) {
     if let Ok(mut s) = snap.try_lock() {
         s.lcore = lc.id;
-        s.counters = lc.counters.clone();
+        // No allocation: the histograms share bounds.
+        lc.counters.copy_into(&mut s.counters);
         s.cache = lc.shard.stats;
         s.cache_len = lc.shard.len();
         s.done |= done;
@@ -434,4 +436,78 @@ fn esp_gen_factory(specs: Arc<Vec<SaSpec>>) -> crate::port::registry::GenTransfo
             }
         }))
     })
+}
+
+/// Per-SA counters, read before shutdown flushes the SAD.
+pub fn sa_counters(gw: &Gateway) -> Vec<crate::stats::SaCounters> {
+    sa_counters_of(&gw.mgmt)
+}
+
+/// [`sa_counters`] through a management handle.
+pub fn sa_counters_of(mgmt: &MgmtHandle) -> Vec<crate::stats::SaCounters> {
+    match mgmt.call(crate::mgmt::Op::SaList) {
+        Ok(crate::mgmt::Reply::Sas(v)) => v
+            .iter()
+            .map(|s| crate::stats::SaCounters {
+                spi: s.spi,
+                // SAs have no direction of their own (keyed by spi, dst): one that
+                // has sent is outbound, one that has only received is inbound.
+                dir: if s.seq > 0 {
+                    "out".into()
+                } else if s.packets > 0 {
+                    "in".into()
+                } else {
+                    "idle".into()
+                },
+                packets: s.packets,
+                bytes: s.bytes,
+                errors: s.errors,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The documented statistics report (docs/stats.md) from worker snapshots.
+pub fn stats_report(
+    snaps: &[WorkerSnapshot],
+    m: &MgmtCounters,
+    uptime: Duration,
+    ports: &crate::port::PortsHandle,
+    nports: usize,
+    sas: Vec<crate::stats::SaCounters>,
+) -> crate::stats::StatsReport {
+    let lcores: Vec<crate::stats::LcoreCounters> =
+        snaps.iter().map(|s| s.counters.clone()).collect();
+    let ports = (0..nports)
+        .map(|p| {
+            let s = ports.stats(p as u16);
+            crate::stats::PortCounters {
+                port: p as u16,
+                name: format!("port{p}"),
+                rx: s.rx_packets,
+                tx: s.tx_packets,
+                rx_bytes: s.rx_bytes,
+                tx_bytes: s.tx_bytes,
+                imissed: s.imissed,
+                rx_nombuf: s.rx_nombuf,
+                oerrors: s.tx_full,
+            }
+        })
+        .collect();
+    crate::stats::StatsReport::build(
+        &lcores,
+        crate::stats::ReportInputs {
+            uptime,
+            ports,
+            sas,
+            reclaim: crate::stats::ReclaimCounters {
+                kills: m.policies_killed + m.sas_killed,
+                retired: m.retired,
+                reclaimed: m.freed,
+                awaiting: m.pending,
+            },
+            engine: serde_json::to_value(m).unwrap_or_default(),
+        },
+    )
 }
