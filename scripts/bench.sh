@@ -40,7 +40,7 @@ if [ -z "${SKIP_SCENARIOS:-}" ]; then
     cargo build --release --bins --examples
     # `xfgate bench` once the subcommand is wired into the binary; the
     # example runs the same library entry point.
-    if target/release/xfgate bench --help >/dev/null 2>&1; then
+    if target/release/xfgate bench --help 2>/dev/null | grep -q "usage: xfgate bench"; then
         target/release/xfgate bench "${args[@]}" --out "$out/xfgate-bench.json"
     else
         target/release/examples/bench "${args[@]}" --out "$out/xfgate-bench.json"
