@@ -65,8 +65,9 @@ fn v4(a: u32) -> String {
 
 /// The configuration text (ip-xfrm syntax) for `policies` outbound policies
 /// (at least 1: the catch-all) spanning `flows` established flows, with
-/// AES-GCM keys of `key_bits` (128 or 256).
-pub fn config_text(policies: usize, flows: u64, key_bits: u32) -> String {
+/// AES-GCM keys of `key_bits` (128 or 256). `bypass`: the allowing policies
+/// have no template (plaintext forwarding: the lookup without the cipher).
+pub fn config_text(policies: usize, flows: u64, key_bits: u32, bypass: bool) -> String {
     let key_len = if key_bits == 256 { 36 } else { 20 };
     let mut c = String::from("# xfgate bench configuration (generated)\n");
     for k in 0..SAS {
@@ -95,6 +96,12 @@ pub fn config_text(policies: usize, flows: u64, key_bits: u32) -> String {
                     "policy add src {}/{src_len} dst 172.16.0.0/{dst_len} dir out action block priority 100",
                     v4(start)
                 );
+            } else if bypass {
+                let _ = writeln!(
+                    c,
+                    "policy add src {}/{src_len} dst 172.16.0.0/{dst_len} dir out priority 100",
+                    v4(start)
+                );
             } else {
                 let _ = writeln!(
                     c,
@@ -106,9 +113,13 @@ pub fn config_text(policies: usize, flows: u64, key_bits: u32) -> String {
             }
         }
     }
-    c.push_str("policy add src 10.0.0.0/8 dst 0.0.0.0/0 dir out priority 1000 tmpl src 192.0.2.1 dst 198.51.100.1 proto esp reqid 1000 mode tunnel\n");
+    c.push_str("policy add src 10.0.0.0/8 dst 0.0.0.0/0 dir out priority 1000");
+    if !bypass {
+        c.push_str(" tmpl src 192.0.2.1 dst 198.51.100.1 proto esp reqid 1000 mode tunnel");
+    }
+    c.push('\n');
     c.push_str("policy setdefault out block\npolicy setdefault in block\n");
-    c.push_str("route add 198.51.100.0/24 port 1\nneigh port 1 02:00:00:00:01:01\n");
+    c.push_str("route add 198.51.100.0/24 port 1\nroute add 172.16.0.0/12 port 1\nneigh port 1 02:00:00:00:01:01\n");
     c
 }
 
@@ -160,8 +171,12 @@ pub struct RunSpec {
     /// Policy changes (adds and deletes) per second.
     pub churn_rate: f64,
     pub workers: usize,
+    /// Plaintext policies (no ESP).
+    pub bypass: bool,
     /// Finite input (packets over all queues): run to the end, count everything.
     pub count: u64,
+    /// Warm-up; a time-bounded run waits at least long enough to offer every
+    /// established flow a few packets at 1 Mpps (capped at 6 s).
     pub warmup: Duration,
     pub measure: Duration,
 }
@@ -206,6 +221,8 @@ pub struct Sample {
     pub new_flow_pct: f64,
     pub churn_rate: f64,
     pub workers: usize,
+    /// Plaintext policies (no ESP).
+    pub bypass: bool,
     /// Finite input (0 = time-bounded run).
     pub count: u64,
     pub startup_s: f64,
@@ -226,7 +243,10 @@ pub struct Sample {
     /// interval / busy loops (no per-burst histogram in the worker yet).
     pub mean_burst_us: f64,
     pub pkts_per_burst: f64,
+    /// Policy changes applied in the interval.
     pub churn_ops: u64,
+    /// Management calls they took (batches when the core lagged), whole run.
+    pub churn_calls: u64,
     pub churn_errors: u64,
     pub churn_rate_achieved: f64,
     pub policy_bumps: u64,
@@ -319,51 +339,73 @@ pub fn gen_vdev(spec: &RunSpec) -> String {
     s
 }
 
+/// Churn policies kept live: change `2m` adds selector `m`, change `2m + 1`
+/// deletes the one added `CHURN_LAG` pairs earlier, so one batch of at most
+/// `CHURN_LAG` changes never adds and deletes the same selector.
+pub const CHURN_LAG: usize = 128;
+/// Selectors the churn cycles through (more than twice the lag).
+pub const CHURN_POOL: usize = 512;
+
+/// Apply policy changes at `rate` per second until `stop`. Changes that
+/// fall due while the previous call is still in the management core go
+/// together in one `Op::Batch` (one publication, one grace period), so the
+/// rate holds even when a single change takes longer than its period.
 fn churn_loop(
     mgmt: &MgmtHandle,
     rate: f64,
     ops: &[(Op, Op)],
     stop: &AtomicBool,
     done: &AtomicU64,
+    calls: &AtomicU64,
     errors: &AtomicU64,
 ) {
-    if ops.is_empty() || rate <= 0.0 {
+    let p = ops.len();
+    if p < 2 * CHURN_LAG || rate <= 0.0 {
         return;
     }
-    let period = Duration::from_secs_f64(1.0 / rate);
-    let mut next = Instant::now();
+    // The live set starts as the `CHURN_LAG` selectors before 0 (mod pool).
+    let pre: Vec<Op> = (p - CHURN_LAG..p).map(|k| ops[k].0.clone()).collect();
+    if mgmt.call(Op::Batch(pre)).is_err() {
+        errors.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    let op_of = |i: usize| {
+        let m = i / 2;
+        if i % 2 == 0 {
+            ops[m % p].0.clone()
+        } else {
+            ops[(m + p - CHURN_LAG) % p].1.clone()
+        }
+    };
+    let t0 = Instant::now();
     let mut i = 0usize;
     while !stop.load(Ordering::Relaxed) {
-        let now = Instant::now();
-        if now < next {
-            std::thread::sleep((next - now).min(Duration::from_millis(5)));
+        let due = (t0.elapsed().as_secs_f64() * rate) as usize;
+        if due <= i {
+            let next = t0 + Duration::from_secs_f64((i + 1) as f64 / rate);
+            let now = Instant::now();
+            if next > now {
+                std::thread::sleep((next - now).min(Duration::from_millis(5)));
+            }
             continue;
         }
-        let (add, del) = &ops[(i / 2) % ops.len()];
-        let op = if i % 2 == 0 { add.clone() } else { del.clone() };
+        let n = (due - i).min(CHURN_LAG);
+        let op = if n == 1 {
+            op_of(i)
+        } else {
+            Op::Batch((i..i + n).map(op_of).collect())
+        };
         match mgmt.call(op) {
-            Ok(_) => done.fetch_add(1, Ordering::Relaxed),
+            Ok(_) => done.fetch_add(n as u64, Ordering::Relaxed),
             Err(_) => errors.fetch_add(1, Ordering::Relaxed),
         };
-        i += 1;
-        next += period;
-        // Fallen far behind (mgmt slower than the rate): do not burst to catch up.
-        if Instant::now() > next + Duration::from_millis(100) {
-            next = Instant::now();
-        }
-    }
-    // Leave the table as configured.
-    if i % 2 == 1 {
-        let _ = mgmt.call(ops[(i / 2) % ops.len()].1.clone());
+        calls.fetch_add(1, Ordering::Relaxed);
+        i += n;
     }
 }
 
 /// Run the gateway once as `spec` says.
-pub fn run_sample(
-    spec: &RunSpec,
-    ops: &[Op],
-    churn: &[(Op, Op)],
-) -> Result<Sample, String> {
+pub fn run_sample(spec: &RunSpec, ops: &[Op], churn: &[(Op, Op)]) -> Result<Sample, String> {
     let ncpu = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
@@ -387,11 +429,12 @@ pub fn run_sample(
     let stop = AtomicBool::new(false);
     let churn_done = AtomicU64::new(0);
     let churn_err = AtomicU64::new(0);
+    let churn_calls = AtomicU64::new(0);
     let (s0, s1, m0, m1, c0, c1, seconds) = std::thread::scope(|sc| {
         if spec.churn_rate > 0.0 {
             let mgmt = gw.mgmt.clone();
-            let (stop, d, e) = (&stop, &churn_done, &churn_err);
-            sc.spawn(move || churn_loop(&mgmt, spec.churn_rate, churn, stop, d, e));
+            let (stop, d, c, e) = (&stop, &churn_done, &churn_calls, &churn_err);
+            sc.spawn(move || churn_loop(&mgmt, spec.churn_rate, churn, stop, d, c, e));
         }
         let r = if spec.count > 0 {
             // Finite input: everything from the start to the end is measured,
@@ -400,13 +443,19 @@ pub fn run_sample(
             let t0 = t_start;
             let m0 = gw.mgmt_counters().unwrap_or_default();
             let c0 = churn_done.load(Ordering::Relaxed);
-            gw.run(&never, Some(Duration::from_secs(120)), Duration::from_millis(10), |_| {});
+            gw.run(
+                &never,
+                Some(Duration::from_secs(120)),
+                Duration::from_millis(10),
+                |_| {},
+            );
             let secs = t0.elapsed().as_secs_f64();
             let m1 = gw.mgmt_counters().unwrap_or_default();
             let c1 = churn_done.load(Ordering::Relaxed);
             (Vec::new(), gw.worker_snapshots(), m0, m1, c0, c1, secs)
         } else {
-            std::thread::sleep(spec.warmup);
+            let fill = Duration::from_secs_f64((spec.flows as f64 * 4.0 / 1e6).min(6.0));
+            std::thread::sleep(spec.warmup.max(fill));
             let s0 = gw.worker_snapshots();
             let m0 = gw.mgmt_counters().unwrap_or_default();
             let c0 = churn_done.load(Ordering::Relaxed);
@@ -465,6 +514,7 @@ pub fn run_sample(
         new_flow_pct: spec.new_flow_pct,
         churn_rate: spec.churn_rate,
         workers,
+        bypass: spec.bypass,
         count: spec.count,
         startup_s,
         seconds,
@@ -484,6 +534,7 @@ pub fn run_sample(
         },
         pkts_per_burst: ratio(rx, busy),
         churn_ops: c1.saturating_sub(c0),
+        churn_calls: churn_calls.load(Ordering::Relaxed),
         churn_errors: churn_err.load(Ordering::Relaxed),
         churn_rate_achieved: c1.saturating_sub(c0) as f64 / secs,
         policy_bumps: m1.policy_bumps.saturating_sub(m0.policy_bumps),
@@ -534,13 +585,17 @@ pub fn miss_latency_ns(ops: &[Op], flows: u64, iters: usize) -> Result<f64, Stri
     let mut sink = 0u64;
     // Warm the tables once.
     for k in &keys {
-        sink ^= std::hint::black_box(engine.resolve(k, &reader, false)).policies().len() as u64;
+        sink ^= std::hint::black_box(engine.resolve(k, &reader, false))
+            .policies()
+            .len() as u64;
     }
     let t0 = Instant::now();
     let mut done = 0usize;
     while done < iters {
         for k in &keys {
-            sink ^= std::hint::black_box(engine.resolve(k, &reader, false)).policies().len() as u64;
+            sink ^= std::hint::black_box(engine.resolve(k, &reader, false))
+                .policies()
+                .len() as u64;
         }
         done += keys.len();
         reader.quiescent();
@@ -604,12 +659,17 @@ mod tests {
     #[test]
     fn config_parses_and_counts_policies() {
         for (p, f) in [(1usize, 1000u64), (10, 1000), (1000, 1_000_000)] {
-            let ops = config_ops(&config_text(p, f, 128)).unwrap();
+            let ops = config_ops(&config_text(p, f, 128, false)).unwrap();
             let pols = ops.iter().filter(|o| matches!(o, Op::PolicyAdd(_))).count();
             let sas = ops.iter().filter(|o| matches!(o, Op::SaAdd(_))).count();
             assert_eq!(pols, p);
             assert_eq!(sas, SAS);
         }
+        let by = config_ops(&config_text(100, 1000, 256, true)).unwrap();
+        assert!(by.iter().all(|o| match o {
+            Op::PolicyAdd(p) => p.templates.is_empty(),
+            _ => true,
+        }));
         let churn = churn_ops(3).unwrap();
         assert_eq!(churn.len(), 3);
         assert!(matches!(churn[0], (Op::PolicyAdd(_), Op::PolicyDelete(_))));

@@ -19,7 +19,11 @@ fn esc(s: &str) -> String {
 
 /// A "nice" axis maximum and tick step for data up to `max`.
 fn nice(max: f64) -> (f64, f64) {
-    let max = if max.is_finite() && max > 0.0 { max } else { 1.0 };
+    let max = if max.is_finite() && max > 0.0 {
+        max
+    } else {
+        1.0
+    };
     let raw = max / 5.0;
     let mag = 10f64.powf(raw.log10().floor());
     let step = [1.0, 2.0, 2.5, 5.0, 10.0]
@@ -112,7 +116,11 @@ pub fn plot(title: &str, xlabel: &str, ylabel: &str, xs: &[String], series: &[Se
         for (i, p) in se.points.iter().enumerate() {
             let Some((med, lo, hi)) = p else { continue };
             let (x, y) = (xpos(i), ypos(*med));
-            let _ = write!(path, "{}{x:.1},{y:.1} ", if path.is_empty() { "M" } else { "L" });
+            let _ = write!(
+                path,
+                "{}{x:.1},{y:.1} ",
+                if path.is_empty() { "M" } else { "L" }
+            );
             let _ = writeln!(
                 s,
                 r#"<line x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{:.1}" stroke="{}" stroke-width="1"/><circle cx="{x:.1}" cy="{y:.1}" r="3.5" fill="{}"><title>{}: {}</title></circle>"#,
