@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-const SAMPLE_FIELDS: [&str; 32] = [
+const SAMPLE_FIELDS: [&str; 34] = [
     "scenario",
     "point",
     "x",
@@ -19,6 +19,7 @@ const SAMPLE_FIELDS: [&str; 32] = [
     "new_flow_pct",
     "churn_rate",
     "workers",
+    "bypass",
     "count",
     "startup_s",
     "seconds",
@@ -34,6 +35,7 @@ const SAMPLE_FIELDS: [&str; 32] = [
     "mean_burst_us",
     "pkts_per_burst",
     "churn_ops",
+    "churn_calls",
     "churn_errors",
     "churn_rate_achieved",
     "policy_bumps",
@@ -63,14 +65,30 @@ fn every_scenario_quick() {
     let v: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     let top = obj(&v, "report");
     for f in [
-        "command", "unix_time", "machine", "options", "samples", "points", "summary", "targets",
-        "decision_mismatches", "plots", "elapsed_s",
+        "command",
+        "unix_time",
+        "machine",
+        "options",
+        "samples",
+        "points",
+        "summary",
+        "targets",
+        "decision_mismatches",
+        "plots",
+        "elapsed_s",
     ] {
         assert!(top.contains_key(f), "report lacks '{f}'");
     }
     assert_eq!(v["command"], "bench_smoke");
     let m = obj(&v["machine"], "machine");
-    for f in ["cpu_model", "cpu_flags", "cores", "kernel", "build_profile", "features"] {
+    for f in [
+        "cpu_model",
+        "cpu_flags",
+        "cores",
+        "kernel",
+        "build_profile",
+        "features",
+    ] {
         assert!(m.contains_key(f), "machine lacks '{f}'");
     }
     assert!(v["machine"]["cores"].as_u64().unwrap() >= 1);
@@ -86,10 +104,17 @@ fn every_scenario_quick() {
                 "no {st} sample of {sc}"
             );
         }
-        assert!(report.plots.iter().any(|p| p.ends_with(&format!("-{sc}.svg"))));
+        assert!(report
+            .plots
+            .iter()
+            .any(|p| p.ends_with(&format!("-{sc}.svg"))));
         let svg = std::fs::read_to_string(dir.join(format!("smoke-{sc}.svg"))).unwrap();
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
-        assert_eq!(svg.matches("<path").count(), 3, "{sc}: one line per strategy");
+        assert_eq!(
+            svg.matches("<path").count(),
+            3,
+            "{sc}: one line per strategy"
+        );
     }
     assert_eq!(samples.len(), report.samples.len());
 
@@ -148,6 +173,9 @@ fn every_scenario_quick() {
     assert!(samples
         .iter()
         .any(|s| s["scenario"] == "churn" && s["churn_ops"].as_u64().unwrap() > 0));
+    for s in samples {
+        assert_eq!(s["churn_errors"], 0, "every policy change applied");
+    }
     // Flood at 100 %: never-seen flows cannot hit.
     for s in samples
         .iter()

@@ -431,9 +431,9 @@ pub struct Report {
 }
 
 fn fmt_count(v: u64) -> String {
-    if v >= 1_000_000 && v % 1_000_000 == 0 {
+    if v >= 1_000_000 && v.is_multiple_of(1_000_000) {
         format!("{}M", v / 1_000_000)
-    } else if v >= 1_000 && v % 1_000 == 0 {
+    } else if v >= 1_000 && v.is_multiple_of(1_000) {
         format!("{}k", v / 1_000)
     } else {
         v.to_string()

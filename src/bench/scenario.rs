@@ -371,7 +371,7 @@ fn churn_loop(
     }
     let op_of = |i: usize| {
         let m = i / 2;
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             ops[m % p].0.clone()
         } else {
             ops[(m + p - CHURN_LAG) % p].1.clone()
