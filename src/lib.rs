@@ -10,6 +10,7 @@
 //! - [`datapath`], [`port`], [`config`], [`stats`]: the gateway built from them.
 #![deny(unsafe_code)]
 
+pub mod bench;
 pub mod buf;
 pub mod cli;
 pub mod config;
