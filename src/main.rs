@@ -15,6 +15,7 @@ usage:
               [--stats-interval SECS] [--stats-json FILE]
   xfgate [EAL options] -- [app options]
   xfgate ctl [--ctl PATH] [--json] [-batch FILE | COMMAND...]
+  xfgate bench [SCENARIO...] [--quick] [--reps N] [--out FILE.json] (see xfgate bench --help)
 
 EAL options (DPDK spelling; without DPDK only -l and --vdev mean something):
   -l, --lcores LIST     lcores, e.g. 0-2: the first is the management core,
@@ -237,6 +238,7 @@ fn main() {
             app.opts.workers = vec![(1, 1 % ncpu)];
         }
         Some("ctl") => std::process::exit(ctl_main(&args)),
+        Some("bench") => std::process::exit(xfgate::bench::bench_main(&args[1..])),
         Some("-h" | "--help") => {
             print!("{USAGE}");
             return;

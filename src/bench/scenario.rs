@@ -282,29 +282,9 @@ fn sum_snaps(s: &[WorkerSnapshot]) -> (LcoreCounters, ShardStats) {
     (c, k)
 }
 
-const DROP_REASONS: [DropReason; DropReason::COUNT] = [
-    DropReason::Malformed,
-    DropReason::Unsupported,
-    DropReason::NoRoute,
-    DropReason::PolicyBlock,
-    DropReason::DefaultBlock,
-    DropReason::NoSa,
-    DropReason::Larval,
-    DropReason::NeedEsp,
-    DropReason::SecpathMismatch,
-    DropReason::IcvFail,
-    DropReason::Replay,
-    DropReason::EspMalformed,
-    DropReason::SeqExhausted,
-    DropReason::NoHeadroom,
-    DropReason::TtlExpired,
-    DropReason::TxFull,
-    DropReason::Other,
-];
-
 fn decisions(c: &LcoreCounters) -> Decisions {
     let mut drops = std::collections::BTreeMap::new();
-    for r in DROP_REASONS {
+    for r in DropReason::ALL {
         let n = c.drops[r as usize];
         if n > 0 {
             drops.insert(format!("{r:?}"), n);
