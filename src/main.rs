@@ -214,6 +214,18 @@ fn main() {
         churn: 0.0,
         verbose: false,
     };
+    // With DPDK, the EAL options (before `--`) go to rte_eal_init unchanged.
+    #[cfg(feature = "dpdk")]
+    if !matches!(
+        args.first().map(String::as_str),
+        Some("demo" | "-h" | "--help" | "--version")
+    ) {
+        let split = args.iter().position(|a| a == "--").unwrap_or(args.len());
+        if split < args.len() {
+            parse_app(&args[split + 1..], &mut app);
+        }
+        std::process::exit(run_dpdk(app, &args[..split]));
+    }
     match args.first().map(String::as_str) {
         Some("demo") => {
             parse_app(&args[1..], &mut app);
@@ -499,4 +511,133 @@ fn final_report(
         "ports": port_stats,
         "engine": m,
     })
+}
+
+// ---------------------------------------------------------------------------
+// DPDK (feature `dpdk`): `xfgate [EAL options] -- [app options]` on ethdevs.
+
+#[cfg(feature = "dpdk")]
+fn run_dpdk(app: App, eal: &[String]) -> i32 {
+    use xfgate::gateway::dpdk::DpdkGateway;
+    use xfgate::port::dpdk as dp;
+    if let Err(e) = dp::eal_init(eal) {
+        eprintln!("xfgate: {e}");
+        return 1;
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        if let Err(e) = signal_hook::flag::register(sig, stop.clone()) {
+            eprintln!("xfgate: cannot install a signal handler: {e}");
+            return 1;
+        }
+    }
+    let gw = match DpdkGateway::start(&app.opts, dp::DpdkPortsConfig::default()) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("xfgate: {e}");
+            dp::eal_cleanup();
+            return 1;
+        }
+    };
+    eprintln!(
+        "xfgate: DPDK {}: {} ports, workers on lcores {:?}, management on lcore {}, cache {}, {} flows per lcore; Ctrl-C to stop",
+        dpdk_sys::DPDK_VERSION,
+        gw.port_confs.len(),
+        gw.lcores,
+        dp::main_lcore(),
+        app.opts.strategy,
+        app.opts.flows
+    );
+    if app.churn > 0.0 {
+        eprintln!("xfgate: note: --churn is only supported by 'xfgate demo'; ignored");
+    }
+    let interval = if app.stats_interval > 0.0 {
+        Duration::from_secs_f64(app.stats_interval)
+    } else {
+        Duration::from_secs(3600)
+    };
+    let mut prev = (Instant::now(), gw.worker_snapshots());
+    gw.run(
+        &stop,
+        app.duration.map(Duration::from_secs_f64),
+        interval,
+        |g| {
+            if app.stats_interval > 0.0 {
+                let now = (Instant::now(), g.worker_snapshots());
+                let m = g.mgmt_counters().unwrap_or_default();
+                let mut line = live_line(&prev.1, &now.1, now.0 - prev.0, &m);
+                for (i, e) in g.eth_stats().iter().enumerate() {
+                    if e.imissed + e.rx_nombuf + e.oerrors > 0 {
+                        line.push_str(&format!(
+                            "  port{i} imissed {} rx_nombuf {} oerrors {}",
+                            e.imissed, e.rx_nombuf, e.oerrors
+                        ));
+                    }
+                }
+                eprintln!("{line}");
+                prev = now;
+            }
+        },
+    );
+    let elapsed = gw.started.elapsed();
+    let fin = gw.shutdown();
+    let mut text = summary(&fin.workers, &fin.mgmt, elapsed);
+    for (i, (e, q)) in fin.eth.iter().zip(fin.queues.iter()).enumerate() {
+        text.push_str(&format!(
+            "\n  port {i}: ipackets {} opackets {} imissed {} ierrors {} rx_nombuf {} oerrors {} (queues: rx {} tx {} tx_full {})",
+            e.ipackets, e.opackets, e.imissed, e.ierrors, e.rx_nombuf, e.oerrors, q.rx_packets, q.tx_packets, q.tx_full
+        ));
+    }
+    text.push_str(&format!(
+        "\n  mbufs in use: at start {} at end {}",
+        fin.mbufs_in_use_at_start, fin.mbufs_in_use_at_end
+    ));
+    eprintln!("{text}");
+    let mut rc = 0;
+    if let Some(path) = &app.stats_json {
+        let t = sum(&fin.workers);
+        let drops: serde_json::Map<String, serde_json::Value> = REASONS
+            .iter()
+            .map(|(r, n)| (n.to_string(), t.counters.drops[*r as usize].into()))
+            .collect();
+        let ports: Vec<serde_json::Value> = fin
+            .eth
+            .iter()
+            .zip(fin.queues.iter())
+            .enumerate()
+            .map(|(i, (e, q))| {
+                serde_json::json!({"port": i, "eth": e, "rx_packets": q.rx_packets, "tx_packets": q.tx_packets,
+                    "rx_bytes": q.rx_bytes, "tx_bytes": q.tx_bytes, "tx_full": q.tx_full, "rx_nombuf": q.rx_nombuf})
+            })
+            .collect();
+        let report = serde_json::json!({
+            "schema": 1,
+            "backend": "dpdk",
+            "duration_s": elapsed.as_secs_f64(),
+            "totals": {
+                "rx_packets": t.counters.rx_packets,
+                "rx_bytes": t.counters.rx_bytes,
+                "forwarded": t.counters.forwarded,
+                "tx_packets": t.counters.tx_packets,
+                "tx_bytes": t.counters.tx_bytes,
+                "encapsulated": t.counters.encapsulated,
+                "decapsulated": t.counters.decapsulated,
+                "dropped": t.counters.drops.iter().sum::<u64>(),
+            },
+            "drops": drops,
+            "ports": ports,
+            "mbufs_in_use_at_start": fin.mbufs_in_use_at_start,
+            "mbufs_in_use_at_end": fin.mbufs_in_use_at_end,
+            "engine": fin.mgmt,
+        });
+        if let Err(e) = std::fs::write(
+            path,
+            serde_json::to_string_pretty(&report).unwrap_or_default(),
+        ) {
+            eprintln!("xfgate: cannot write --stats-json {path}: {e}");
+            rc = 1;
+        }
+    }
+    dp::eal_cleanup();
+    rc
 }

@@ -7,6 +7,8 @@
 //! flushes the management core and returns the final statistics.
 
 pub mod demo;
+#[cfg(feature = "dpdk")]
+pub mod dpdk;
 
 use crate::buf::PacketBuf;
 use crate::config::{self, Command};

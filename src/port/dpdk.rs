@@ -686,9 +686,15 @@ impl DpdkPorts {
             }
             let (mut nb_rxd, mut nb_txd) = (cfg.nb_rxd, cfg.nb_txd);
             // SAFETY: valid port id and out-parameters.
-            let rc = unsafe { sys::rte_eth_dev_adjust_nb_rx_tx_desc(p.id, &mut nb_rxd, &mut nb_txd) };
+            let rc =
+                unsafe { sys::rte_eth_dev_adjust_nb_rx_tx_desc(p.id, &mut nb_rxd, &mut nb_txd) };
             if rc != 0 {
-                return Err(port_err(p.id, &p.name, "rte_eth_dev_adjust_nb_rx_tx_desc", rc));
+                return Err(port_err(
+                    p.id,
+                    &p.name,
+                    "rte_eth_dev_adjust_nb_rx_tx_desc",
+                    rc,
+                ));
             }
             if let Some(mtu) = cfg.mtu {
                 // SAFETY: valid port id.
@@ -701,7 +707,14 @@ impl DpdkPorts {
             for q in 0..p.nb_rxq {
                 // SAFETY: valid port/queue; NULL conf = device defaults; live pool.
                 let rc = unsafe {
-                    sys::rte_eth_rx_queue_setup(p.id, q, nb_rxd, sock, std::ptr::null(), pool.0.as_ptr())
+                    sys::rte_eth_rx_queue_setup(
+                        p.id,
+                        q,
+                        nb_rxd,
+                        sock,
+                        std::ptr::null(),
+                        pool.0.as_ptr(),
+                    )
                 };
                 if rc != 0 {
                     return Err(port_err(p.id, &p.name, "rte_eth_rx_queue_setup", rc));
@@ -709,7 +722,8 @@ impl DpdkPorts {
             }
             for q in 0..p.nb_txq {
                 // SAFETY: valid port/queue; NULL conf = device defaults.
-                let rc = unsafe { sys::rte_eth_tx_queue_setup(p.id, q, nb_txd, sock, std::ptr::null()) };
+                let rc =
+                    unsafe { sys::rte_eth_tx_queue_setup(p.id, q, nb_txd, sock, std::ptr::null()) };
                 if rc != 0 {
                     return Err(port_err(p.id, &p.name, "rte_eth_tx_queue_setup", rc));
                 }
