@@ -524,6 +524,11 @@ fn run_dpdk(app: App, eal: &[String]) -> i32 {
         eprintln!("xfgate: {e}");
         return 1;
     }
+    if let Err(e) = dp::check_vdevs(eal) {
+        eprintln!("xfgate: {e}");
+        dp::eal_cleanup();
+        return 1;
+    }
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         if let Err(e) = signal_hook::flag::register(sig, stop.clone()) {

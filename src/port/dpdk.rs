@@ -42,6 +42,11 @@ pub enum DpdkError {
     BadArg(String),
     #[error("no ethdev ports: give devices with --vdev (e.g. --vdev net_null0) or -a PCI_ADDRESS")]
     NoPorts,
+    #[error(
+        "{given} device(s) given with --vdev but only {probed} port(s) came up: \
+         a device failed to initialise (see the EAL/PMD messages above: a missing pcap file, a bad device argument?)"
+    )]
+    MissingDevice { given: usize, probed: usize },
     #[error("-l gives no worker lcore: the first lcore is the management core, give at least two (e.g. -l 0-1)")]
     NoWorkers,
     #[error("port {port} ({name}): {what} failed: {reason}")]
@@ -55,7 +60,7 @@ pub enum DpdkError {
         "cannot create the mbuf pool for socket {socket} ({mbufs} mbufs of {obj_size} bytes, {mib} MiB): {reason}; \
          hugepage memory is short: about {pages_needed} x 2 MiB hugepages are needed (free now: {free_pages}); \
          reserve more (scripts/setup-dpdk.sh, or echo N > /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages) \
-         or lower -m/--socket-mem limits"
+         or raise -m/--socket-mem/--socket-limit"
     )]
     PoolMemory {
         socket: i32,
@@ -125,6 +130,21 @@ pub fn eal_init(args: &[String]) -> Result<usize, DpdkError> {
         });
     }
     Ok(r as usize)
+}
+
+/// Fail when a `--vdev` given in the EAL arguments did not become a port
+/// (EAL logs a failed virtual-device probe but still starts).
+pub fn check_vdevs(args: &[String]) -> Result<(), DpdkError> {
+    let given = args
+        .iter()
+        .filter(|a| *a == "--vdev" || a.starts_with("--vdev="))
+        .count();
+    // SAFETY: plain query after rte_eal_init.
+    let probed = unsafe { sys::rte_eth_dev_count_avail() } as usize;
+    if probed < given {
+        return Err(DpdkError::MissingDevice { given, probed });
+    }
+    Ok(())
 }
 
 /// Release EAL resources (hugepages, lcore threads) at exit.
