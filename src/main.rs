@@ -631,6 +631,12 @@ fn run_dpdk(app: App, eal: &[String]) -> i32 {
             },
             "drops": drops,
             "ports": ports,
+            "lcores": fin.workers.iter().map(|w| serde_json::json!({
+                "lcore": w.lcore,
+                "rx_packets": w.counters.rx_packets,
+                "forwarded": w.counters.forwarded,
+                "drops": w.counters.drops.iter().sum::<u64>(),
+            })).collect::<Vec<_>>(),
             "mbufs_in_use_at_start": fin.mbufs_in_use_at_start,
             "mbufs_in_use_at_end": fin.mbufs_in_use_at_end,
             "engine": fin.mgmt,

@@ -10,8 +10,15 @@ fn fails_with(eal_args: &[&str], want: &[&str]) {
     let d = tmp("err");
     let r = xfgate(&d, eal_args, &["--duration", "0.2"]);
     assert_ne!(r.code, Some(0), "xfgate must fail: {}", r.stderr);
-    assert!(r.code.is_some(), "exits, not killed by a signal: {}", r.stderr);
-    assert!(r.stats.is_none(), "no statistics from a gateway that never started");
+    assert!(
+        r.code.is_some(),
+        "exits, not killed by a signal: {}",
+        r.stderr
+    );
+    assert!(
+        r.stats.is_none(),
+        "no statistics from a gateway that never started"
+    );
     for w in want {
         assert!(r.stderr.contains(w), "stderr mentions {w:?}:\n{}", r.stderr);
     }
@@ -22,13 +29,19 @@ fn fails_with(eal_args: &[&str], want: &[&str]) {
 fn bad_eal_argument() {
     let mut a = eal("0-1", &[]);
     a.push("--no-such-eal-option");
-    fails_with(&a, &["EAL initialisation failed: Invalid argument (rte_errno 22)"]);
+    fails_with(
+        &a,
+        &["EAL initialisation failed: Invalid argument (rte_errno 22)"],
+    );
 }
 
 #[test]
 fn unknown_device_driver() {
     let v = ["net_nosuchdriver0".to_string()];
-    fails_with(&eal("0-1", &v), &["EAL initialisation failed: No such device"]);
+    fails_with(
+        &eal("0-1", &v),
+        &["EAL initialisation failed: No such device"],
+    );
 }
 
 #[test]
@@ -50,7 +63,11 @@ fn too_little_hugepage_memory() {
     a.extend(["--socket-limit", "4"]);
     fails_with(
         &a,
-        &["cannot create the mbuf pool", "hugepage memory is short", "x 2 MiB hugepages are needed"],
+        &[
+            "cannot create the mbuf pool",
+            "hugepage memory is short",
+            "x 2 MiB hugepages are needed",
+        ],
     );
 }
 
