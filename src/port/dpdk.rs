@@ -808,7 +808,7 @@ impl DpdkPorts {
                     },
                 ));
             }
-            tx.push((w < p.nb_txq).then(|| DpdkTx {
+            tx.push((w < p.nb_txq).then_some(DpdkTx {
                 port: p.info.id,
                 queue: w,
                 stats,
