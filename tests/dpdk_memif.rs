@@ -16,11 +16,19 @@ use xfgate::wire::build::FrameSpec;
 
 const SA: &str = "state add src 192.0.2.1 dst 198.51.100.7 proto esp spi 0x1001 reqid 1 mode tunnel aead 'rfc4106(gcm(aes))' 0x0102030405060708090a0b0c0d0e0f10a1a2a3a4 128\n";
 
-fn cmd(prefix: &str, vdevs: &[String], app: &[&str], json: &std::path::Path) -> Command {
+/// `lcores`: A's worker runs on CPU 1, B's on CPU 0, so the two busy-polling
+/// workers do not share a CPU on a two-core machine.
+fn cmd(
+    lcores: &str,
+    prefix: &str,
+    vdevs: &[String],
+    app: &[&str],
+    json: &std::path::Path,
+) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_xfgate"));
     c.args([
-        "-l",
-        "0-1",
+        "--lcores",
+        lcores,
         "--no-pci",
         "--file-prefix",
         prefix,
@@ -68,6 +76,7 @@ fn dpdk_memif_two_processes_encrypt_then_decrypt() {
 
     // A (memif server) first: a client's start fails without a server socket.
     let a = cmd(
+        "0@0,1@1",
         &pa,
         &[
             format!("net_pcap0,rx_pcap={},infinite_rx=1", inp.display()),
@@ -81,6 +90,7 @@ fn dpdk_memif_two_processes_encrypt_then_decrypt() {
     std::thread::sleep(Duration::from_millis(700));
     // B outlives A, so it drains what A sent before A closes the link.
     let b = cmd(
+        "0@1,1@0",
         &pb,
         &[
             format!("net_memif0,role=client,socket={}", sock.display()),

@@ -25,6 +25,9 @@ use crate::port::PortStats;
 
 type Worker = Lcore<Mbuf, DpdkRx, DpdkTx>;
 
+/// Pause between the workers' last tx burst and closing the ports.
+const TX_DRAIN_GRACE: Duration = Duration::from_millis(200);
+
 impl From<dp::DpdkError> for GatewayError {
     fn from(e: dp::DpdkError) -> Self {
         GatewayError::Other(e.to_string())
@@ -311,6 +314,9 @@ impl DpdkGateway {
             .map(|p| p.counters.total())
             .collect();
         let mbufs_in_use_at_end = self.ports.mbufs_in_use();
+        // Give the devices a moment to send what their tx queues accepted
+        // (a memif peer still has to read its ring) before they close.
+        std::thread::sleep(TX_DRAIN_GRACE);
         self.ports.stop();
         let DpdkGateway {
             mgmt,
