@@ -8,6 +8,8 @@
 
 pub mod control;
 pub mod demo;
+#[cfg(feature = "dpdk")]
+pub mod dpdk;
 
 use crate::buf::PacketBuf;
 use crate::config::{self, Command};

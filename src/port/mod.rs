@@ -32,6 +32,8 @@
 //! per-worker queue handles. This module may not touch policy, SA or flow
 //! state: it moves bytes and counts them.
 
+#[cfg(feature = "dpdk")]
+pub mod dpdk;
 pub mod gen;
 pub mod null;
 pub mod pcap;

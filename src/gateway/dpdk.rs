@@ -1,0 +1,389 @@
+//! The gateway on DPDK ports (feature `dpdk`): the same management core and
+//! the same lcore loop as [`super::Gateway`], with [`Mbuf`] packets, ethdev
+//! queues, and workers launched on EAL worker lcores
+//! (`rte_eal_remote_launch`); the management core is the main lcore (the
+//! calling thread and the management thread it spawns, which inherits the
+//! main lcore's affinity).
+//!
+//! Call [`crate::port::dpdk::eal_init`] first (once per process).
+#![allow(unsafe_code)]
+
+use std::os::raw::{c_int, c_void};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use dpdk_sys as sys;
+
+use super::{command_op, GatewayError, GatewayOpts, WorkerSnapshot};
+use crate::config;
+use crate::datapath::{default_peer_mac, Lcore, PortConf};
+use crate::flow::Shard;
+use crate::mgmt::{EngineConfig, Mgmt, MgmtCounters, MgmtHandle, Op, Reply};
+use crate::port::dpdk::{self as dp, DpdkPorts, DpdkPortsConfig, DpdkRx, DpdkTx, EthStats, Mbuf};
+use crate::port::PortStats;
+
+type Worker = Lcore<Mbuf, DpdkRx, DpdkTx>;
+
+/// Pause between the workers' last tx burst and closing the ports.
+const TX_DRAIN_GRACE: Duration = Duration::from_millis(200);
+
+impl From<dp::DpdkError> for GatewayError {
+    fn from(e: dp::DpdkError) -> Self {
+        GatewayError::Other(e.to_string())
+    }
+}
+
+/// A started gateway on DPDK ports.
+pub struct DpdkGateway {
+    pub mgmt: MgmtHandle,
+    mgmt_join: Option<std::thread::JoinHandle<Mgmt>>,
+    /// EAL lcore of each worker, in worker order.
+    pub lcores: Vec<u32>,
+    results: Vec<Arc<Mutex<Option<WorkerSnapshot>>>>,
+    pub snapshots: Vec<Arc<Mutex<WorkerSnapshot>>>,
+    stop: Arc<AtomicBool>,
+    pub ports: DpdkPorts,
+    pub port_confs: Arc<[PortConf]>,
+    done: Arc<AtomicUsize>,
+    launched: bool,
+    pub started: Instant,
+    /// Mbufs in use after the ports started, before any worker ran.
+    pub mbufs_in_use_at_start: u64,
+    pub engine: Arc<crate::mgmt::Engine>,
+}
+
+/// Final state of a DPDK run.
+#[derive(Debug)]
+pub struct DpdkFinal {
+    pub workers: Vec<WorkerSnapshot>,
+    pub mgmt: MgmtCounters,
+    /// `rte_eth_stats` per port, read after the workers stopped.
+    pub eth: Vec<EthStats>,
+    /// The gateway's own per-port queue counters.
+    pub queues: Vec<PortStats>,
+    pub mbufs_in_use_at_start: u64,
+    /// Mbufs in use after the workers stopped, before the ports closed.
+    pub mbufs_in_use_at_end: u64,
+}
+
+struct Launch {
+    run: Box<dyn FnOnce() + Send>,
+}
+
+extern "C" fn lcore_main(arg: *mut c_void) -> c_int {
+    // SAFETY: `arg` is the Box<Launch> leaked by `launch` for exactly this
+    // call; ownership comes back here once.
+    let l = unsafe { Box::from_raw(arg as *mut Launch) };
+    // Never unwind across the C frame.
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(l.run)) {
+        Ok(()) => 0,
+        Err(_) => -1,
+    }
+}
+
+fn launch(lcore: u32, f: Box<dyn FnOnce() + Send>) -> Result<(), dp::DpdkError> {
+    let arg = Box::into_raw(Box::new(Launch { run: f })) as *mut c_void;
+    // SAFETY: lcore_main has the lcore_function_t signature and takes
+    // ownership of `arg`; `lcore` is an idle EAL worker lcore.
+    let rc = unsafe { sys::rte_eal_remote_launch(Some(lcore_main), arg, lcore) };
+    if rc != 0 {
+        // SAFETY: the launch failed, so lcore_main never runs: reclaim `arg`.
+        drop(unsafe { Box::from_raw(arg as *mut Launch) });
+        return Err(dp::DpdkError::Launch {
+            lcore,
+            reason: dp::strerror(-rc),
+        });
+    }
+    Ok(())
+}
+
+fn load_mgmt(opts: &GatewayOpts) -> Result<Mgmt, GatewayError> {
+    let mut ops = Vec::new();
+    if let Some((name, text)) = &opts.config {
+        for (loc, cmd) in config::parse_file(text, name)? {
+            let where_ = format!("{name}:{}:{}", loc.line, loc.col);
+            let Some(mut op) = command_op(cmd.clone()) else {
+                return Err(GatewayError::Other(format!(
+                    "{where_}: '{cmd}' is a control command, not configuration"
+                )));
+            };
+            if let (Op::SaAdd(s) | Op::SaUpdate(s), Some(w)) = (&mut op, opts.replay_window) {
+                s.replay_window = w;
+            }
+            ops.push((where_, op));
+        }
+    }
+    for op in &opts.extra_ops {
+        ops.push(("built-in configuration".to_string(), op.clone()));
+    }
+    let mut mgmt = Mgmt::new(&EngineConfig {
+        strategy: opts.strategy,
+        ..EngineConfig::default()
+    });
+    for (line, op) in ops {
+        mgmt.apply(op)
+            .map_err(|err| GatewayError::Apply { line, err })?;
+    }
+    Ok(mgmt)
+}
+
+impl DpdkGateway {
+    /// Load the configuration, set the ports up, start the management core
+    /// and launch one worker per EAL worker lcore. `opts.vdevs` and
+    /// `opts.workers` are ignored: EAL's `--vdev`/`-a` and `-l` decide.
+    pub fn start(
+        opts: &GatewayOpts,
+        ports_cfg: DpdkPortsConfig,
+    ) -> Result<DpdkGateway, GatewayError> {
+        let mgmt = load_mgmt(opts)?;
+        let lcores = dp::worker_lcores();
+        if lcores.is_empty() {
+            return Err(dp::DpdkError::NoWorkers.into());
+        }
+        let nworkers = lcores.len();
+        let ports = DpdkPorts::setup(&DpdkPortsConfig {
+            nb_workers: nworkers as u16,
+            ..ports_cfg
+        })?;
+        let port_confs: Arc<[PortConf]> = ports
+            .ports
+            .iter()
+            .map(|p| PortConf {
+                id: p.info.id,
+                mac: p.info.mac,
+                protected: opts.unprotected & (1 << p.info.id) == 0,
+                default_peer: default_peer_mac(p.info.id),
+            })
+            .collect::<Vec<_>>()
+            .into();
+        let enabled = |p: u16| opts.portmask.is_none_or(|m| m & (1 << p) != 0);
+        if ports.ports.iter().all(|p| !enabled(p.info.id)) {
+            return Err(GatewayError::NoPorts(opts.portmask.unwrap_or(0)));
+        }
+
+        let engine = mgmt.engine().clone();
+        let mut workers = Vec::new();
+        for (wi, &lc) in lcores.iter().enumerate() {
+            let (rx, tx) = ports.worker_queues(wi as u16);
+            let rx = rx.into_iter().filter(|(p, _)| enabled(*p)).collect();
+            let tx = tx
+                .into_iter()
+                .enumerate()
+                .map(|(p, q)| q.filter(|_| enabled(p as u16)))
+                .collect();
+            workers.push(Lcore::new(
+                lc as usize,
+                engine.clone(),
+                Shard::new(opts.flows),
+                rx,
+                tx,
+                port_confs.clone(),
+            ));
+        }
+        let mbufs_in_use_at_start = ports.mbufs_in_use();
+        let (mh, mjoin) = MgmtHandle::spawn(mgmt, 256);
+        let stop = Arc::new(AtomicBool::new(false));
+        let done = Arc::new(AtomicUsize::new(0));
+        let snapshots: Vec<_> = (0..nworkers)
+            .map(|_| Arc::new(Mutex::new(WorkerSnapshot::default())))
+            .collect();
+        let results: Vec<_> = (0..nworkers).map(|_| Arc::new(Mutex::new(None))).collect();
+        let mut gw = DpdkGateway {
+            mgmt: mh,
+            mgmt_join: Some(mjoin),
+            lcores: lcores.clone(),
+            results: results.clone(),
+            snapshots: snapshots.clone(),
+            stop: stop.clone(),
+            ports,
+            port_confs,
+            done: done.clone(),
+            launched: false,
+            started: Instant::now(),
+            mbufs_in_use_at_start,
+            engine,
+        };
+        for (wi, mut lc) in workers.into_iter().enumerate() {
+            let (snap, res, wstop, wdone) = (
+                snapshots[wi].clone(),
+                results[wi].clone(),
+                stop.clone(),
+                done.clone(),
+            );
+            let run = Box::new(move || {
+                let fin = worker_loop(&mut lc, &wstop, &snap, &wdone);
+                if let Ok(mut r) = res.lock() {
+                    *r = Some(fin);
+                }
+            });
+            if let Err(e) = launch(lcores[wi], run) {
+                // Stop what runs already; shutdown waits for every lcore.
+                gw.launched = true;
+                let _ = gw.join_workers();
+                return Err(e.into());
+            }
+        }
+        gw.launched = true;
+        gw.started = Instant::now();
+        Ok(gw)
+    }
+
+    /// Have all workers' inputs ended? (Live DPDK ports never end.)
+    pub fn inputs_done(&self) -> bool {
+        self.done.load(Ordering::Acquire) >= self.lcores.len()
+    }
+
+    pub fn worker_snapshots(&self) -> Vec<WorkerSnapshot> {
+        self.snapshots
+            .iter()
+            .map(|s| s.lock().map(|g| g.clone()).unwrap_or_default())
+            .collect()
+    }
+
+    pub fn mgmt_counters(&self) -> Option<MgmtCounters> {
+        match self.mgmt.call(Op::Counters) {
+            Ok(Reply::Counters(c)) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// `rte_eth_stats` of every port.
+    pub fn eth_stats(&self) -> Vec<EthStats> {
+        self.ports
+            .ports
+            .iter()
+            .map(|p| self.ports.eth_stats(p.info.id))
+            .collect()
+    }
+
+    /// Wait until `stop` is set or `duration` passed; call `tick` every `interval`.
+    pub fn run(
+        &self,
+        stop: &AtomicBool,
+        duration: Option<Duration>,
+        interval: Duration,
+        mut tick: impl FnMut(&DpdkGateway),
+    ) {
+        let mut next = Instant::now() + interval;
+        loop {
+            if stop.load(Ordering::Relaxed) || self.inputs_done() {
+                break;
+            }
+            if duration.is_some_and(|d| self.started.elapsed() >= d) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5).min(interval));
+            if Instant::now() >= next {
+                tick(self);
+                next += interval;
+            }
+        }
+    }
+
+    fn join_workers(&mut self) -> Vec<WorkerSnapshot> {
+        self.stop.store(true, Ordering::Release);
+        if self.launched {
+            for &lc in &self.lcores {
+                // SAFETY: waits for the function launched on `lc` (returns at
+                // once if none was).
+                let rc = unsafe { sys::rte_eal_wait_lcore(lc) };
+                if rc != 0 {
+                    eprintln!("xfgate: worker on lcore {lc} failed (returned {rc})");
+                }
+            }
+            self.launched = false;
+        }
+        self.results
+            .iter()
+            .filter_map(|r| r.lock().ok().and_then(|mut g| g.take()))
+            .collect()
+    }
+
+    /// Stop the workers (they flush their staged bursts), read the final
+    /// counters, stop and close the ports (pcap writers flush), stop the
+    /// management core.
+    pub fn shutdown(mut self) -> DpdkFinal {
+        let mut workers = self.join_workers();
+        workers.sort_by_key(|s| s.lcore);
+        let eth = self.eth_stats();
+        let queues = self
+            .ports
+            .ports
+            .iter()
+            .map(|p| p.counters.total())
+            .collect();
+        let mbufs_in_use_at_end = self.ports.mbufs_in_use();
+        // Give the devices a moment to send what their tx queues accepted
+        // (a memif peer still has to read its ring) before they close.
+        std::thread::sleep(TX_DRAIN_GRACE);
+        self.ports.stop();
+        let DpdkGateway {
+            mgmt,
+            mgmt_join,
+            mbufs_in_use_at_start,
+            ..
+        } = self;
+        drop(mgmt);
+        let mgmt = match mgmt_join.and_then(|j| j.join().ok()) {
+            Some(mut m) => {
+                m.shutdown();
+                m.counters()
+            }
+            None => MgmtCounters::default(),
+        };
+        DpdkFinal {
+            workers,
+            mgmt,
+            eth,
+            queues,
+            mbufs_in_use_at_start,
+            mbufs_in_use_at_end,
+        }
+    }
+}
+
+fn worker_loop(
+    lc: &mut Worker,
+    stop: &AtomicBool,
+    snap: &Mutex<WorkerSnapshot>,
+    done: &AtomicUsize,
+) -> WorkerSnapshot {
+    lc.online();
+    let t0 = Instant::now();
+    let mut loops = 0u64;
+    let mut reported_done = false;
+    while !stop.load(Ordering::Acquire) {
+        let now_ms = t0.elapsed().as_millis() as u64;
+        let n = lc.poll_once(now_ms);
+        loops += 1;
+        if loops.is_multiple_of(256) {
+            publish(lc, snap, false);
+        }
+        if n == 0 && !reported_done && lc.rx_done() {
+            reported_done = true;
+            publish(lc, snap, true);
+            done.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+    lc.flush_ports();
+    lc.offline();
+    publish(lc, snap, true);
+    WorkerSnapshot {
+        lcore: lc.id,
+        counters: lc.counters.clone(),
+        cache: lc.shard.stats,
+        cache_len: lc.shard.len(),
+        done: true,
+    }
+}
+
+fn publish(lc: &Worker, snap: &Mutex<WorkerSnapshot>, done: bool) {
+    if let Ok(mut s) = snap.try_lock() {
+        s.lcore = lc.id;
+        s.counters = lc.counters.clone();
+        s.cache = lc.shard.stats;
+        s.cache_len = lc.shard.len();
+        s.done |= done;
+    }
+}
