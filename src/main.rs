@@ -30,6 +30,8 @@ app options:
   -f FILE               configuration (ipsec-secgw or ip-xfrm syntax)
   -p PORTMASK           ports to use (hex; default all)
   -u PORTMASK           unprotected (ESP side) ports (hex)
+  --config (P,Q,L),...  rx queue Q of port P is polled by lcore L (default:
+                        worker i polls queue i of every port)
   --cache MODE          selective (default) | flush-all | off
   --flows N             flow-cache capacity per lcore (default 65536)
   --replay-window N     replay window for every SA (0 = off, max 4096)
@@ -149,8 +151,16 @@ fn parse_app(args: &[String], app: &mut App) {
             "--churn" => app.churn = num(value(args, &mut i, a), a, "changes per second"),
             "--ctl" => app.ctl = Some(value(args, &mut i, a).into()),
             "--config" => {
-                let _ = value(args, &mut i, a);
-                eprintln!("xfgate: note: --config (explicit queue map) is not supported yet; each worker polls queue i of every port");
+                let v = value(args, &mut i, a);
+                match xfgate::cli::parse_queue_map(a, v) {
+                    Ok(m) => {
+                        app.opts.queue_map = m
+                            .iter()
+                            .map(|q| (q.port, q.queue, q.lcore as usize))
+                            .collect()
+                    }
+                    Err(e) => fail(e),
+                }
             }
             "-v" | "--verbose" => app.verbose = true,
             "-h" | "--help" => {

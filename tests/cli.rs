@@ -59,6 +59,14 @@ fn bad_options_name_the_argument() {
     fails_with(&["-l", "x-y", "--vdev", "net_null0"], "-l value 'x-y'");
     fails_with(&["-l", "0", "--vdev", "net_null0"], "at least two lcores");
     fails_with(&["--frobnicate"], "'--frobnicate'");
+    fails_with(
+        &["--vdev", "net_null0", "--", "--config", "(0,0"],
+        "--config",
+    );
+    fails_with(
+        &["--vdev", "net_null0", "--", "--config", "(3,0,1)"],
+        "no port 3",
+    );
     fails_with(&[], "no ports");
 }
 

@@ -378,3 +378,66 @@ fn inbound_icv_failure_and_need_esp() {
     check_accounting(&t, &m);
     let _ = std::fs::remove_dir_all(d);
 }
+
+#[test]
+fn explicit_queue_map_assigns_rx_queues_to_lcores() {
+    let d = tmp("qmap");
+    let inp = d.join("in.pcap");
+    let frames: Vec<Vec<u8>> = (0..100u128)
+        .map(|i| FrameSpec::udp(Family::V4, 0x0a01_0000 + i, 0x0a08_0001, 1, 2, 10).frame())
+        .collect();
+    write_pcap(&inp, &frames);
+    let cfg = "policy add src 10.1.0.0/16 dst 10.8.0.0/16 dir out\nroute add 10.8.0.0/16 port 1\n";
+    let start = |map: Vec<(u16, u16, usize)>| {
+        Gateway::start(GatewayOpts {
+            vdevs: vec![
+                format!("net_pcap0,rx_pcap={}", inp.display()),
+                "net_null1,no-rx=1".into(),
+            ],
+            workers: vec![(1, 0), (2, 1)],
+            unprotected: 0b10,
+            config: Some(("q.cfg".into(), cfg.into())),
+            queue_map: map,
+            pool_size: 512,
+            ..GatewayOpts::default()
+        })
+    };
+    // Both rx queues of port 0 on lcore 2; lcore 1 polls nothing.
+    let gw = start(vec![(0, 0, 2), (0, 1, 2)]).unwrap();
+    let stop = AtomicBool::new(false);
+    let n = frames.len() as u64;
+    gw.run(
+        &stop,
+        Some(Duration::from_secs(20)),
+        Duration::from_millis(10),
+        |g| {
+            if g.worker_snapshots()
+                .iter()
+                .map(|w| w.counters.rx_packets)
+                .sum::<u64>()
+                >= n
+            {
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        },
+    );
+    let (snaps, _) = gw.shutdown();
+    let rx = |l: usize| {
+        snaps
+            .iter()
+            .find(|s| s.lcore == l)
+            .map_or(0, |s| s.counters.rx_packets)
+    };
+    assert_eq!(rx(1), 0, "lcore 1 polls no queue");
+    assert_eq!(rx(2), n, "lcore 2 polls both queues");
+    // Bad maps are refused with the offending triple named.
+    for (map, needle) in [
+        (vec![(5, 0, 1)], "no port 5"),
+        (vec![(0, 7, 1)], "(0,7,1)"),
+        (vec![(0, 0, 9)], "lcore 9 is not a worker"),
+    ] {
+        let e = start(map).err().expect("refused").to_string();
+        assert!(e.contains(needle), "{e}");
+    }
+    let _ = std::fs::remove_dir_all(d);
+}

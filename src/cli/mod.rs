@@ -589,7 +589,7 @@ fn non_empty_path(opt: &str, v: &str) -> Result<PathBuf, CliError> {
 
 /// `(port,queue,lcore),...` with ports < 64, queues < 65536, lcores <= MAX_LCORE,
 /// and no (port, queue) given twice.
-fn parse_queue_map(opt: &str, v: &str) -> Result<Vec<QueueMap>, CliError> {
+pub fn parse_queue_map(opt: &str, v: &str) -> Result<Vec<QueueMap>, CliError> {
     let syntax = || {
         invalid(
             opt,

@@ -45,6 +45,9 @@ pub struct GatewayOpts {
     /// Extra operations applied after the configuration (the demo's built-in one).
     pub extra_ops: Vec<Op>,
     pub pool_size: usize,
+    /// Explicit rx queue assignment `(port, queue, lcore)` (`--config`); empty =
+    /// worker i polls queue i of every port. Unmapped queues are not polled.
+    pub queue_map: Vec<(u16, u16, usize)>,
 }
 
 impl Default for GatewayOpts {
@@ -60,6 +63,7 @@ impl Default for GatewayOpts {
             config: None,
             extra_ops: Vec::new(),
             pool_size: 8192,
+            queue_map: Vec::new(),
         }
     }
 }
@@ -205,20 +209,52 @@ impl Gateway {
         }
         let (queues, handle) = ports.split();
 
-        // 3. Workers.
+        // 3. Workers. Rx queues: queue i of every enabled port goes to worker i,
+        // unless `--config` maps (port, queue) to lcores explicitly.
         let engine = mgmt.engine().clone();
         let mut lcores: Vec<Option<Worker>> = Vec::new();
-        for (wi, wq) in queues.into_iter().enumerate() {
-            let lcore_id = opts.workers.get(wi).map(|w| w.0).unwrap_or(wi + 1);
-            let rx: Vec<(u16, SwRx)> = wq
-                .rx
-                .into_iter()
-                .enumerate()
-                .filter(|(p, _)| enabled(*p))
-                .map(|(p, q)| (p as u16, q))
-                .collect();
-            let tx: Vec<Option<SwTx>> = wq
-                .tx
+        let nports = port_confs.len();
+        let worker_ids: Vec<usize> = (0..nworkers)
+            .map(|i| opts.workers.get(i).map(|w| w.0).unwrap_or(i + 1))
+            .collect();
+        for &(p, q, l) in &opts.queue_map {
+            if p as usize >= nports {
+                return Err(GatewayError::Other(format!(
+                    "--config ({p},{q},{l}): there is no port {p}"
+                )));
+            }
+            if q as usize >= nworkers {
+                return Err(GatewayError::Other(format!(
+                    "--config ({p},{q},{l}): port {p} has {nworkers} rx queue(s) (one per worker)"
+                )));
+            }
+            if !worker_ids.contains(&l) {
+                return Err(GatewayError::Other(format!(
+                    "--config ({p},{q},{l}): lcore {l} is not a worker"
+                )));
+            }
+        }
+        let mut all_rx: Vec<Vec<Option<SwRx>>> = Vec::new();
+        let mut all_tx: Vec<Vec<SwTx>> = Vec::new();
+        for wq in queues {
+            all_rx.push(wq.rx.into_iter().map(Some).collect());
+            all_tx.push(wq.tx);
+        }
+        for (wi, tx) in all_tx.into_iter().enumerate() {
+            let lcore_id = worker_ids[wi];
+            let rx: Vec<(u16, SwRx)> = if opts.queue_map.is_empty() {
+                (0..nports)
+                    .filter(|p| enabled(*p))
+                    .filter_map(|p| all_rx[wi][p].take().map(|q| (p as u16, q)))
+                    .collect()
+            } else {
+                opts.queue_map
+                    .iter()
+                    .filter(|(p, _, l)| *l == lcore_id && enabled(*p as usize))
+                    .filter_map(|&(p, q, _)| all_rx[q as usize][p as usize].take().map(|r| (p, r)))
+                    .collect()
+            };
+            let tx: Vec<Option<SwTx>> = tx
                 .into_iter()
                 .enumerate()
                 .map(|(p, q)| enabled(p).then_some(q))
