@@ -270,6 +270,12 @@ fn control_socket_changes_policy_live_and_reports() {
     let (code, out, _) = ctl(&["policy", "count"]);
     assert_eq!(code, Some(0));
     assert_eq!(out.trim(), "1");
+    let (code, out, _) = ctl(&["policy", "count", "--json"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(out.trim()).unwrap()["count"],
+        1
+    );
     let (code, out, _) = ctl(&["policy", "get", "index", "8"]);
     assert_eq!(code, Some(0));
     assert!(out.contains("src 10.0.0.0/16"), "{out}");

@@ -24,6 +24,13 @@ pub fn handler(state: Arc<ControlState>) -> CtlHandler {
 }
 
 fn handle(state: &ControlState, line: &str) -> CtlReply {
+    // `--json` at the end of any command asks for a JSON reply; `stats` parses
+    // it itself.
+    let trimmed = line.trim_end();
+    let (line, json) = match trimmed.strip_suffix("--json") {
+        Some(rest) if !rest.trim_start().starts_with("stats") => (rest, true),
+        _ => (trimmed, false),
+    };
     let cmd = match parse_line(line) {
         Ok(Some(c)) => c,
         Ok(None) => return CtlReply::Ok(String::new()),
@@ -72,6 +79,7 @@ fn handle(state: &ControlState, line: &str) -> CtlReply {
                 return CtlReply::Err(format!("'{text}' is not supported on the control socket"));
             };
             match state.mgmt.call(op) {
+                Ok(r) if json => CtlReply::Ok(reply_json(&r).to_string()),
                 Ok(r) => CtlReply::Ok(reply_text(&r)),
                 Err(e) => CtlReply::Err(e.to_string()),
             }
@@ -133,6 +141,35 @@ fn reply_text(r: &Reply) -> String {
         Reply::Routes(v) => v.iter().map(|r| format!("{}\n", Command::RouteAdd(*r))).collect(),
         Reply::Neighbors(v) => v.iter().map(|n| format!("{}\n", Command::NeighAdd(*n))).collect(),
         Reply::Counters(c) => serde_json::to_string(c).unwrap_or_default(),
+    }
+}
+
+fn reply_json(r: &Reply) -> serde_json::Value {
+    use serde_json::json;
+    match r {
+        Reply::Done => json!({}),
+        Reply::Count(n) => json!({ "count": n }),
+        Reply::Policies(v) => json!(v
+            .iter()
+            .map(|p| json!({"index": p.index, "policy": Command::PolicyAdd(p.spec.clone()).to_string()}))
+            .collect::<Vec<_>>()),
+        Reply::Sas(v) => json!(v
+            .iter()
+            .map(|s| json!({
+                "spi": s.spi,
+                "src": addr_to_ip(s.family, s.src).to_string(),
+                "dst": addr_to_ip(s.family, s.dst).to_string(),
+                "mode": if s.mode == crate::spd::Mode::Tunnel { "tunnel" } else { "transport" },
+                "reqid": s.reqid,
+                "packets": s.packets,
+                "bytes": s.bytes,
+                "errors": s.errors,
+                "seq": s.seq,
+            }))
+            .collect::<Vec<_>>()),
+        Reply::Routes(v) => json!(v.iter().map(|r| Command::RouteAdd(*r).to_string()).collect::<Vec<_>>()),
+        Reply::Neighbors(v) => json!(v.iter().map(|n| Command::NeighAdd(*n).to_string()).collect::<Vec<_>>()),
+        Reply::Counters(c) => serde_json::to_value(c).unwrap_or_default(),
     }
 }
 
