@@ -7,40 +7,10 @@ use xfgate::gateway::{demo, sa_counters, stats_report, Gateway, GatewayOpts};
 use xfgate::mgmt::{MgmtCounters, Op, Strategy};
 use xfgate::stats;
 
-const USAGE: &str = "\
-xfgate: IPsec gateway data plane with a per-lcore bundle flow cache
-
-usage:
-  xfgate demo [--duration SECS] [--churn RATE] [--cache MODE] [--flows N]
-              [--stats-interval SECS] [--stats-json FILE]
-  xfgate [EAL options] -- [app options]
-  xfgate ctl [--ctl PATH] [--json] [-batch FILE | COMMAND...]
-  xfgate bench [SCENARIO...] [--quick] [--reps N] [--out FILE.json] (see xfgate bench --help)
-
-EAL options (DPDK spelling; without DPDK only -l and --vdev mean something):
-  -l, --lcores LIST     lcores, e.g. 0-2: the first is the management core,
-                        each other one runs a worker (default 0-1)
-  --vdev DEVICE         a port: net_pcapN,rx_pcap=F,tx_pcap=F[,infinite_rx=1]
-                        net_nullN[,no-rx=1]  net_ringN[,name=R]
-                        genN,flows=N,size=64|imix|LEN,rate=PPS,new_flow_pct=P,...
-  --no-pci, --in-memory, --file-prefix X, -a PCI, -n N, --socket-mem X, ...
-                        accepted; ignored without DPDK (one notice)
-
-app options:
-  -f FILE               configuration (ipsec-secgw or ip-xfrm syntax)
-  -p PORTMASK           ports to use (hex; default all)
-  -u PORTMASK           unprotected (ESP side) ports (hex)
-  --config (P,Q,L),...  rx queue Q of port P is polled by lcore L (default:
-                        worker i polls queue i of every port)
-  --cache MODE          selective (default) | flush-all | off
-  --flows N             flow-cache capacity per lcore (default 65536)
-  --replay-window N     replay window for every SA (0 = off, max 4096)
-  --stats-interval SECS live statistics period (default 1; 0 = off)
-  --stats-json FILE     final statistics as JSON on exit
-  --duration SECS       run, then exit cleanly
-  --ctl PATH            control socket (default $XDG_RUNTIME_DIR/xfgate/xfgate.sock)
-  -v, --verbose         more output
-  -h, --help            this text
+/// What the binary adds to the option parser's usage text.
+const USAGE_EXTRA: &str = "
+       xfgate bench [SCENARIO...] [--quick] [--reps N] [--out FILE.json]
+                    (throughput lab; see xfgate bench --help)
 ";
 
 #[derive(Debug)]
@@ -60,170 +30,21 @@ fn fail(msg: impl std::fmt::Display) -> ! {
     std::process::exit(2);
 }
 
-fn value<'a>(args: &'a [String], i: &mut usize, name: &str) -> &'a str {
-    *i += 1;
-    match args.get(*i) {
-        Some(v) => v,
-        None => fail(format!("option {name} needs a value")),
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("bench") {
+        std::process::exit(xfgate::bench::bench_main(&args[1..]));
     }
-}
-
-fn num<T: std::str::FromStr>(v: &str, name: &str, what: &str) -> T {
-    v.parse()
-        .unwrap_or_else(|_| fail(format!("invalid {name} value '{v}': expected {what}")))
-}
-
-fn mask(v: &str, name: &str) -> u64 {
-    let h = v
-        .strip_prefix("0x")
-        .or_else(|| v.strip_prefix("0X"))
-        .unwrap_or(v);
-    u64::from_str_radix(h, 16).unwrap_or_else(|_| {
-        fail(format!(
-            "invalid {name} value '{v}': expected a hex port mask"
-        ))
-    })
-}
-
-/// DPDK corelist: `0-3`, `0,2,4`, `1-2,4`.
-fn corelist(v: &str) -> Vec<usize> {
-    let mut out = Vec::new();
-    for part in v.split(',') {
-        let bad = || {
-            fail(format!(
-                "invalid -l value '{v}': expected a core list like 0-3 or 0,2"
-            ))
-        };
-        match part.split_once('-') {
-            Some((a, b)) => {
-                let (a, b): (usize, usize) = (
-                    a.parse().unwrap_or_else(|_| bad()),
-                    b.parse().unwrap_or_else(|_| bad()),
-                );
-                if a > b {
-                    bad();
-                }
-                out.extend(a..=b);
-            }
-            None => out.push(part.parse().unwrap_or_else(|_| bad())),
+    let cmd = match xfgate::cli::parse(args.iter().cloned()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{}", e.line());
+            std::process::exit(2);
         }
-    }
-    out
-}
-
-fn parse_app(args: &[String], app: &mut App) {
-    let mut i = 0;
-    while i < args.len() {
-        let a = args[i].as_str();
-        match a {
-            "-f" => {
-                let f = value(args, &mut i, a);
-                let text = std::fs::read_to_string(f)
-                    .unwrap_or_else(|e| fail(format!("cannot read -f {f}: {e}")));
-                app.opts.config = Some((f.to_string(), text));
-            }
-            "-p" => app.opts.portmask = Some(mask(value(args, &mut i, a), a)),
-            "-u" => app.opts.unprotected = mask(value(args, &mut i, a), a),
-            "--cache" => {
-                let v = value(args, &mut i, a);
-                app.opts.strategy = v
-                    .parse::<Strategy>()
-                    .unwrap_or_else(|e| fail(format!("invalid --cache value: {e}")));
-            }
-            "--flows" => {
-                app.opts.flows = num(value(args, &mut i, a), a, "a positive integer");
-                if app.opts.flows == 0 {
-                    fail("invalid --flows value '0': expected a positive integer");
-                }
-            }
-            "--replay-window" => {
-                let w: u32 = num(value(args, &mut i, a), a, "0 or 64..4096");
-                if w != 0 && !(64..=4096).contains(&w) {
-                    fail(format!(
-                        "invalid --replay-window value '{w}': expected 0 or 64..4096"
-                    ));
-                }
-                app.opts.replay_window = Some(w);
-            }
-            "--stats-interval" => app.stats_interval = num(value(args, &mut i, a), a, "seconds"),
-            "--stats-json" => app.stats_json = Some(value(args, &mut i, a).to_string()),
-            "--duration" => app.duration = Some(num(value(args, &mut i, a), a, "seconds")),
-            "--churn" => app.churn = num(value(args, &mut i, a), a, "changes per second"),
-            "--ctl" => app.ctl = Some(value(args, &mut i, a).into()),
-            "--config" => {
-                let v = value(args, &mut i, a);
-                match xfgate::cli::parse_queue_map(a, v) {
-                    Ok(m) => {
-                        app.opts.queue_map = m
-                            .iter()
-                            .map(|q| (q.port, q.queue, q.lcore as usize))
-                            .collect()
-                    }
-                    Err(e) => fail(e),
-                }
-            }
-            "-v" | "--verbose" => app.verbose = true,
-            "-h" | "--help" => {
-                print!("{USAGE}");
-                std::process::exit(0);
-            }
-            _ => fail(format!("unknown option '{a}' (see xfgate --help)")),
-        }
-        i += 1;
-    }
-}
-
-fn parse_eal(args: &[String], app: &mut App) {
-    let mut ignored = Vec::new();
-    let mut i = 0;
-    let mut lcores = vec![0usize, 1];
-    while i < args.len() {
-        let a = args[i].as_str();
-        match a {
-            "-l" | "--lcores" => lcores = corelist(value(args, &mut i, a)),
-            "--vdev" => app.opts.vdevs.push(value(args, &mut i, a).to_string()),
-            // Names this instance's control socket, as it names DPDK's runtime files.
-            "--file-prefix" => app.file_prefix = Some(value(args, &mut i, a).to_string()),
-            "-a" | "--allow" | "-b" | "--block" | "-n" | "-r" | "-m" | "--socket-mem"
-            | "--huge-dir" | "--log-level" | "--proc-type" | "--iova-mode" | "--base-virtaddr"
-            | "--main-lcore" | "-d" => {
-                let _ = value(args, &mut i, a);
-                ignored.push(a.to_string());
-            }
-            "--no-pci"
-            | "--in-memory"
-            | "--no-huge"
-            | "--no-telemetry"
-            | "--no-shconf"
-            | "--legacy-mem"
-            | "--single-file-segments" => ignored.push(a.to_string()),
-            "-h" | "--help" => {
-                print!("{USAGE}");
-                std::process::exit(0);
-            }
-            _ => fail(format!(
-                "unknown EAL option '{a}' (app options go after --)"
-            )),
-        }
-        i += 1;
-    }
-    if !ignored.is_empty() {
-        eprintln!(
-            "xfgate: built without DPDK: ignoring EAL options {}",
-            ignored.join(" ")
-        );
-    }
-    if lcores.len() < 2 {
-        fail("-l needs at least two lcores: the management core and one worker");
-    }
+    };
     let ncpu = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
-    app.opts.workers = lcores[1..].iter().map(|&l| (l, l % ncpu)).collect();
-}
-
-fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
     let mut app = App {
         opts: GatewayOpts::default(),
         stats_interval: 1.0,
@@ -234,73 +55,112 @@ fn main() {
         ctl: None,
         file_prefix: None,
     };
-    // With DPDK, the EAL options (before `--`) go to rte_eal_init unchanged.
-    #[cfg(feature = "dpdk")]
-    if !matches!(
-        args.first().map(String::as_str),
-        Some("demo" | "-h" | "--help" | "--version")
-    ) {
-        let split = args.iter().position(|a| a == "--").unwrap_or(args.len());
-        if split < args.len() {
-            parse_app(&args[split + 1..], &mut app);
+    use xfgate::cli::Command as Cli;
+    match cmd {
+        Cli::Help => {
+            print!("{}", xfgate::cli::USAGE);
+            print!("{USAGE_EXTRA}");
+            return;
         }
-        std::process::exit(run_dpdk(app, &args[..split]));
-    }
-    match args.first().map(String::as_str) {
-        Some("demo") => {
-            parse_app(&args[1..], &mut app);
-            if app.opts.vdevs.is_empty() {
-                app.opts.vdevs = demo::vdevs(4096);
+        Cli::Version => {
+            println!("{}", xfgate::cli::version_line());
+            return;
+        }
+        Cli::Ctl(c) => std::process::exit(ctl_main(&c)),
+        Cli::Demo(d) => {
+            let layout = d.layout(ncpu).unwrap_or_else(|e| fail(e));
+            app.opts.workers = layout
+                .workers
+                .iter()
+                .map(|&l| (l as usize, l as usize % ncpu))
+                .collect();
+            app.opts.strategy = strategy(d.cache);
+            app.opts.flows = d.flows;
+            if d.replay_window != xfgate::cli::DEFAULT_REPLAY_WINDOW {
+                app.opts.replay_window = Some(d.replay_window);
             }
+            app.stats_interval = d.stats_interval.map_or(0.0, |i| i.as_secs_f64());
+            app.stats_json = d.stats_json.map(|p| p.display().to_string());
+            app.duration = d.duration.map(|d| d.as_secs_f64());
+            app.churn = d.churn.unwrap_or(0.0);
+            app.ctl = Some(d.ctl);
+            app.verbose = d.verbose > 0;
+            app.opts.vdevs = demo::vdevs(4096);
             app.opts.unprotected = demo::UNPROTECTED;
             app.opts.config = Some(("built-in demo configuration".into(), demo::config()));
-            let ncpu = std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1);
-            app.opts.workers = vec![(1, 1 % ncpu)];
         }
-        Some("ctl") => std::process::exit(ctl_main(&args)),
-        Some("bench") => std::process::exit(xfgate::bench::bench_main(&args[1..])),
-        Some("-h" | "--help") => {
-            print!("{USAGE}");
-            return;
-        }
-        Some("--version") => {
-            println!("xfgate {}", env!("CARGO_PKG_VERSION"));
-            return;
-        }
-        _ => {
-            let split = args.iter().position(|a| a == "--").unwrap_or(args.len());
-            parse_eal(&args[..split], &mut app);
-            if split < args.len() {
-                parse_app(&args[split + 1..], &mut app);
-            }
-            if app.opts.vdevs.is_empty() {
-                fail("no ports: give at least one --vdev (or run 'xfgate demo')");
+        Cli::Run(g) => {
+            app_from(&g.app, &mut app);
+            app.file_prefix = g.eal.file_prefix.clone();
+            // With DPDK, the EAL options (before `--`) go to rte_eal_init unchanged.
+            #[cfg(feature = "dpdk")]
+            std::process::exit(run_dpdk(app, &g.eal.argv[1..]));
+            #[cfg(not(feature = "dpdk"))]
+            {
+                let layout = g.layout(ncpu).unwrap_or_else(|e| fail(e));
+                app.opts.workers = layout
+                    .workers
+                    .iter()
+                    .map(|&l| (l as usize, l as usize % ncpu))
+                    .collect();
+                if let Some(n) = g.eal.ignored_notice() {
+                    eprintln!("{n}");
+                }
+                app.opts.vdevs = g.eal.vdevs.clone();
+                if app.opts.vdevs.is_empty() {
+                    fail("no ports: give at least one --vdev (or run 'xfgate demo')");
+                }
             }
         }
     }
     std::process::exit(run(app));
 }
 
+fn strategy(c: xfgate::cli::CacheMode) -> Strategy {
+    match c {
+        xfgate::cli::CacheMode::Selective => Strategy::Selective,
+        xfgate::cli::CacheMode::FlushAll => Strategy::FlushAll,
+        xfgate::cli::CacheMode::Off => Strategy::Off,
+    }
+}
+
+/// The application options, as the gateway takes them.
+fn app_from(a: &xfgate::cli::AppArgs, app: &mut App) {
+    if let Some(f) = &a.config_file {
+        let text = std::fs::read_to_string(f)
+            .unwrap_or_else(|e| fail(format!("cannot read -f {}: {e}", f.display())));
+        app.opts.config = Some((f.display().to_string(), text));
+    }
+    app.opts.portmask = (a.portmask != xfgate::cli::PortMask::ALL).then_some(a.portmask.0);
+    app.opts.unprotected = a.unprotected.0;
+    app.opts.queue_map = a
+        .queue_map
+        .iter()
+        .map(|q| (q.port, q.queue, q.lcore as usize))
+        .collect();
+    app.opts.strategy = strategy(a.cache);
+    app.opts.flows = a.flows;
+    // `--replay-window` overrides every SA's window; at its default (64) each SA
+    // keeps its own (the configuration grammar defaults those to 64 as well).
+    if a.replay_window != xfgate::cli::DEFAULT_REPLAY_WINDOW {
+        app.opts.replay_window = Some(a.replay_window);
+    }
+    app.ctl = Some(a.ctl.clone());
+    app.stats_interval = a.stats_interval.map_or(0.0, |i| i.as_secs_f64());
+    app.stats_json = a.stats_json.as_ref().map(|p| p.display().to_string());
+    app.duration = a.duration.map(|d| d.as_secs_f64());
+    app.verbose = a.verbose > 0;
+}
+
 /// `xfgate ctl [--ctl PATH] [--json] [-batch FILE | WORDS...]`.
-fn ctl_main(args: &[String]) -> i32 {
-    match xfgate::cli::parse(args.iter().cloned()) {
-        Ok(xfgate::cli::Command::Ctl(c)) => {
-            let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
-            match xfgate::ctl::run_ctl(&c, &mut out, &mut err) {
-                Ok(true) => 0,
-                Ok(false) => 1,
-                Err(e) => {
-                    eprintln!("xfgate: ctl: {e}");
-                    1
-                }
-            }
-        }
-        Ok(_) => 2,
+fn ctl_main(c: &xfgate::cli::CtlArgs) -> i32 {
+    let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
+    match xfgate::ctl::run_ctl(c, &mut out, &mut err) {
+        Ok(true) => 0,
+        Ok(false) => 1,
         Err(e) => {
-            eprintln!("{}", e.line());
-            2
+            eprintln!("xfgate: ctl: {e}");
+            1
         }
     }
 }

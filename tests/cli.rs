@@ -29,7 +29,12 @@ fn fails_with(args: &[&str], needle: &str) {
 fn help_and_version() {
     let (code, out, _) = xfgate(&["--help"]);
     assert_eq!(code, 0);
-    assert!(out.contains("xfgate demo") && out.contains("--vdev") && out.contains("-u PORTMASK"));
+    assert!(
+        out.contains("xfgate demo")
+            && out.contains("--vdev")
+            && out.contains("-u")
+            && out.contains("xfgate bench")
+    );
     let (code, out, _) = xfgate(&["--version"]);
     assert_eq!(code, 0);
     assert!(out.starts_with("xfgate "));
@@ -54,10 +59,13 @@ fn bad_options_name_the_argument() {
     fails_with(&["--vdev", "net_null0", "--", "-u", "zz"], "-u value 'zz'");
     fails_with(
         &["--vdev", "net_null0", "--", "--duration"],
-        "--duration needs a value",
+        "'--duration' needs a value",
     );
     fails_with(&["-l", "x-y", "--vdev", "net_null0"], "-l value 'x-y'");
-    fails_with(&["-l", "0", "--vdev", "net_null0"], "at least two lcores");
+    fails_with(
+        &["-l", "0,77", "--vdev", "net_null0"],
+        "lcore 77 does not exist",
+    );
     fails_with(&["--frobnicate"], "'--frobnicate'");
     fails_with(
         &["--vdev", "net_null0", "--", "--config", "(0,0"],
