@@ -1,4 +1,4 @@
-//! Policy churn through the control path while traffic flows: no packet that
+//! Policy churn through the control socket while traffic flows: no packet that
 //! entered after a delete returned is processed with the deleted policy
 //! (packets carry a tag), and nothing leaks.
 
@@ -7,20 +7,16 @@ use std::sync::Arc;
 use std::time::Duration;
 use xfgate::buf::{HeapBuf, PacketBuf};
 use xfgate::esp::{decapsulate, EspSa};
-use xfgate::gateway::{command_op, Gateway, GatewayOpts};
+use xfgate::gateway::{Gateway, GatewayOpts};
 use xfgate::ip::Family;
 use xfgate::port::ring::{RingEnd, RingRx, RingTx};
 use xfgate::port::{Burst, PooledBuf, QueueStats, RxQueue, TxQueue};
 use xfgate::sad::{AeadAlg, SaSpec};
-use xfgate::spd::{Mode, PolicyId};
+use xfgate::spd::Mode;
 use xfgate::wire::build::FrameSpec;
 
 const KEY: &str = "00112233445566778899aabbccddeeff01020304";
 const POLICY: &str = "policy add src 10.1.0.0/16 dst 10.2.0.0/16 dir out index 8 tmpl src 192.0.2.1 dst 198.51.100.1 proto esp reqid 7 mode tunnel";
-
-fn op(line: &str) -> xfgate::mgmt::Op {
-    command_op(xfgate::config::parse_line(line).unwrap().unwrap()).unwrap()
-}
 
 #[test]
 fn churn_no_packet_uses_a_deleted_policy_after_the_delete_returned() {
@@ -128,12 +124,28 @@ fn churn_no_packet_uses_a_deleted_policy_after_the_delete_returned() {
     // the gateway has processed everything sent, and only then re-add. So every
     // packet tagged in [deleted_at, readd_at) began processing after the delete
     // returned and before the re-add: none may come out encrypted.
+    // The changes go through the real control socket, as `xfgate ctl` sends them.
+    let sock = std::env::temp_dir().join(format!("xfgate-churn-{id}.sock"));
+    let ctl_stop = Arc::new(AtomicBool::new(false));
+    let state = Arc::new(xfgate::gateway::control::ControlState {
+        mgmt: gw.mgmt.clone(),
+        snapshots: gw.snapshots.clone(),
+        ports: gw.ports.clone(),
+        nports: gw.port_confs.len(),
+        started: gw.started,
+    });
+    let server = xfgate::ctl::CtlServer::bind(&sock)
+        .unwrap()
+        .serve(xfgate::gateway::control::handler(state), ctl_stop.clone())
+        .unwrap();
+    let ctl = |line: &str| {
+        let r = xfgate::ctl::ctl_call(&sock, line).unwrap();
+        assert!(r.ok, "{line}: {:?}", r.error);
+    };
     let mut windows = Vec::new();
     for _ in 0..20 {
         std::thread::sleep(Duration::from_millis(20));
-        gw.mgmt
-            .call(xfgate::mgmt::Op::PolicyDelete(PolicyId::Index(8)))
-            .unwrap();
+        ctl("policy delete index 8");
         let deleted_at = next_tag.load(Ordering::SeqCst);
         std::thread::sleep(Duration::from_millis(20));
         pause.store(true, Ordering::SeqCst);
@@ -153,7 +165,7 @@ fn churn_no_packet_uses_a_deleted_policy_after_the_delete_returned() {
             std::thread::sleep(Duration::from_millis(1));
         }
         let readd_at = next_tag.load(Ordering::SeqCst);
-        gw.mgmt.call(op(POLICY)).unwrap();
+        ctl(POLICY);
         pause.store(false, Ordering::SeqCst);
         windows.push((deleted_at, readd_at));
     }
@@ -162,6 +174,8 @@ fn churn_no_packet_uses_a_deleted_policy_after_the_delete_returned() {
     sender.join().unwrap();
     std::thread::sleep(Duration::from_millis(50));
     receiver.join().unwrap();
+    ctl_stop.store(true, Ordering::Relaxed);
+    server.join();
     let (finals, m) = gw.shutdown();
     let seen = seen.lock().unwrap();
     assert!(
