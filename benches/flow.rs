@@ -34,14 +34,17 @@ fn policy(i: u32) -> PolicySpec {
             s.src = Prefix::new(Family::V4, 0x0a00_0000 | i as u128, 32);
             s.dst = Prefix::new(Family::V4, 0xc0a8_0001, 32);
         }
+        // Unique selectors for any i: the low 16 bits pick the /24, the rest the ports.
         2 => {
-            s.src = Prefix::new(Family::V4, 0x0b00_0000 | ((i as u128) << 8), 24);
+            s.src = Prefix::new(Family::V4, 0x0b00_0000 | ((i as u128 & 0xffff) << 8), 24);
             s.proto = 17;
-            s.dport = PortRange { lo: 1000, hi: 2000 };
+            let lo = 1000 + (i >> 16) as u16 * 10;
+            s.dport = PortRange { lo, hi: lo + 5 };
         }
         _ => {
-            s.src = Prefix::new(Family::V4, 0x0c00_0000 | ((i as u128) << 8), 24);
+            s.src = Prefix::new(Family::V4, 0x0c00_0000 | ((i as u128 & 0xffff) << 8), 24);
             s.proto = 6;
+            s.sport = PortRange::single((i >> 16) as u16);
         }
     }
     let mut p = PolicySpec::bypass(s, Dir::Out, 100 + i % 10);
