@@ -35,6 +35,15 @@ fn main() {
     if args.first().map(String::as_str) == Some("bench") {
         std::process::exit(xfgate::bench::bench_main(&args[1..]));
     }
+    // With DPDK, everything before `--` goes to rte_eal_init unchanged (EAL
+    // judges its own options); only the application options are parsed here.
+    #[cfg(feature = "dpdk")]
+    if !matches!(
+        args.first().map(String::as_str),
+        Some("demo" | "ctl" | "-h" | "--help" | "--version")
+    ) {
+        std::process::exit(dpdk_main(&args));
+    }
     let cmd = match xfgate::cli::parse(args.iter().cloned()) {
         Ok(c) => c,
         Err(e) => {
@@ -92,10 +101,6 @@ fn main() {
         Cli::Run(g) => {
             app_from(&g.app, &mut app);
             app.file_prefix = g.eal.file_prefix.clone();
-            // With DPDK, the EAL options (before `--`) go to rte_eal_init unchanged.
-            #[cfg(feature = "dpdk")]
-            std::process::exit(run_dpdk(app, &g.eal.argv[1..]));
-            #[cfg(not(feature = "dpdk"))]
             {
                 let layout = g.layout(ncpu).unwrap_or_else(|e| fail(e));
                 app.opts.workers = layout
@@ -114,6 +119,47 @@ fn main() {
         }
     }
     std::process::exit(run(app));
+}
+
+/// `xfgate [EAL options] -- [app options]` with DPDK.
+#[cfg(feature = "dpdk")]
+fn dpdk_main(args: &[String]) -> i32 {
+    let split = args.iter().position(|a| a == "--").unwrap_or(args.len());
+    let eal = &args[..split];
+    let app_args = std::iter::once("--".to_string()).chain(args.iter().skip(split + 1).cloned());
+    let g = match xfgate::cli::parse(app_args) {
+        Ok(xfgate::cli::Command::Run(g)) => g,
+        Ok(_) => return 2,
+        Err(e) => {
+            eprintln!("{}", e.line());
+            return 2;
+        }
+    };
+    let mut app = App {
+        opts: GatewayOpts::default(),
+        stats_interval: 1.0,
+        stats_json: None,
+        duration: None,
+        churn: 0.0,
+        verbose: false,
+        ctl: None,
+        file_prefix: None,
+    };
+    app_from(&g.app, &mut app);
+    // `--file-prefix` names this instance's default control socket.
+    let prefix = eal
+        .iter()
+        .position(|a| a == "--file-prefix")
+        .and_then(|i| eal.get(i + 1).cloned())
+        .or_else(|| {
+            eal.iter()
+                .find_map(|a| a.strip_prefix("--file-prefix=").map(str::to_string))
+        });
+    if prefix.is_some() && app.ctl == Some(xfgate::cli::default_ctl_path(None)) {
+        app.ctl = Some(xfgate::cli::default_ctl_path(prefix.as_deref()));
+    }
+    app.file_prefix = prefix;
+    run_dpdk(app, eal)
 }
 
 fn strategy(c: xfgate::cli::CacheMode) -> Strategy {

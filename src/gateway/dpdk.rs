@@ -15,11 +15,10 @@ use std::time::{Duration, Instant};
 
 use dpdk_sys as sys;
 
-use super::{command_op, GatewayError, GatewayOpts, WorkerSnapshot};
-use crate::config;
+use super::{GatewayError, GatewayOpts, WorkerSnapshot};
 use crate::datapath::{default_peer_mac, Lcore, PortConf};
 use crate::flow::Shard;
-use crate::mgmt::{EngineConfig, Mgmt, MgmtCounters, MgmtHandle, Op, Reply};
+use crate::mgmt::{Mgmt, MgmtCounters, MgmtHandle, Op, Reply};
 use crate::port::dpdk::{self as dp, DpdkPorts, DpdkPortsConfig, DpdkRx, DpdkTx, EthStats, Mbuf};
 use crate::port::PortStats;
 
@@ -98,36 +97,6 @@ fn launch(lcore: u32, f: Box<dyn FnOnce() + Send>) -> Result<(), dp::DpdkError> 
     Ok(())
 }
 
-fn load_mgmt(opts: &GatewayOpts) -> Result<Mgmt, GatewayError> {
-    let mut ops = Vec::new();
-    if let Some((name, text)) = &opts.config {
-        for (loc, cmd) in config::parse_file(text, name)? {
-            let where_ = format!("{name}:{}:{}", loc.line, loc.col);
-            let Some(mut op) = command_op(cmd.clone()) else {
-                return Err(GatewayError::Other(format!(
-                    "{where_}: '{cmd}' is a control command, not configuration"
-                )));
-            };
-            if let (Op::SaAdd(s) | Op::SaUpdate(s), Some(w)) = (&mut op, opts.replay_window) {
-                s.replay_window = w;
-            }
-            ops.push((where_, op));
-        }
-    }
-    for op in &opts.extra_ops {
-        ops.push(("built-in configuration".to_string(), op.clone()));
-    }
-    let mut mgmt = Mgmt::new(&EngineConfig {
-        strategy: opts.strategy,
-        ..EngineConfig::default()
-    });
-    for (line, op) in ops {
-        mgmt.apply(op)
-            .map_err(|err| GatewayError::Apply { line, err })?;
-    }
-    Ok(mgmt)
-}
-
 impl DpdkGateway {
     /// Load the configuration, set the ports up, start the management core
     /// and launch one worker per EAL worker lcore. `opts.vdevs` and
@@ -136,7 +105,7 @@ impl DpdkGateway {
         opts: &GatewayOpts,
         ports_cfg: DpdkPortsConfig,
     ) -> Result<DpdkGateway, GatewayError> {
-        let mgmt = load_mgmt(opts)?;
+        let (mgmt, _) = super::load_mgmt(opts)?;
         let lcores = dp::worker_lcores();
         if lcores.is_empty() {
             return Err(dp::DpdkError::NoWorkers.into());

@@ -96,6 +96,43 @@ pub struct WorkerSnapshot {
 
 type Worker = Lcore<PooledBuf, SwRx, SwTx>;
 
+/// Parse and apply the configuration (and the built-in operations) to a new
+/// management core, one operation at a time so an error names its line.
+/// Returns the core and the SAs that were added (the ESP generator uses them).
+pub(crate) fn load_mgmt(opts: &GatewayOpts) -> Result<(Mgmt, Vec<SaSpec>), GatewayError> {
+    let mut ops = Vec::new();
+    let mut sa_specs: Vec<SaSpec> = Vec::new();
+    if let Some((name, text)) = &opts.config {
+        for (loc, cmd) in config::parse_file(text, name)? {
+            let at = format!("{name}:{}:{}", loc.line, loc.col);
+            let Some(mut op) = command_op(cmd.clone()) else {
+                return Err(GatewayError::Other(format!(
+                    "{at}: '{cmd}' is a control command, not configuration"
+                )));
+            };
+            if let (Op::SaAdd(s) | Op::SaUpdate(s), Some(w)) = (&mut op, opts.replay_window) {
+                s.replay_window = w;
+            }
+            ops.push((at, op));
+        }
+    }
+    for op in &opts.extra_ops {
+        ops.push(("built-in configuration".to_string(), op.clone()));
+    }
+    let mut mgmt = Mgmt::new(&EngineConfig {
+        strategy: opts.strategy,
+        ..EngineConfig::default()
+    });
+    for (line, op) in ops {
+        if let Op::SaAdd(s) = &op {
+            sa_specs.push(s.clone());
+        }
+        mgmt.apply(op)
+            .map_err(|err| GatewayError::Apply { line, err })?;
+    }
+    Ok((mgmt, sa_specs))
+}
+
 /// A started gateway.
 pub struct Gateway {
     pub mgmt: MgmtHandle,
@@ -142,47 +179,7 @@ impl Gateway {
     pub fn start(opts: GatewayOpts) -> Result<Gateway, GatewayError> {
         let nworkers = opts.workers.len().max(1);
         // 1. Configuration first: a bad line aborts before anything runs.
-        let mut ops = Vec::new();
-        let mut sa_specs: Vec<SaSpec> = Vec::new();
-        if let Some((name, text)) = &opts.config {
-            for (loc, cmd) in config::parse_file(text, name)? {
-                match command_op(cmd.clone()) {
-                    Some(mut op) => {
-                        if let (Op::SaAdd(s) | Op::SaUpdate(s), Some(w)) =
-                            (&mut op, opts.replay_window)
-                        {
-                            s.replay_window = w;
-                        }
-                        if let Op::SaAdd(s) = &op {
-                            sa_specs.push(s.clone());
-                        }
-                        ops.push((format!("{name}:{}:{}", loc.line, loc.col), op));
-                    }
-                    None => {
-                        return Err(GatewayError::Other(format!(
-                            "{name}:{}:{}: '{cmd}' is a control command, not configuration",
-                            loc.line, loc.col
-                        )))
-                    }
-                }
-            }
-        }
-        for op in &opts.extra_ops {
-            if let Op::SaAdd(s) = op {
-                sa_specs.push(s.clone());
-            }
-            ops.push(("built-in configuration".to_string(), op.clone()));
-        }
-        let cfg = EngineConfig {
-            strategy: opts.strategy,
-            ..EngineConfig::default()
-        };
-        let mut mgmt = Mgmt::new(&cfg);
-        // Applied one by one so an error names its line; a failure leaves nothing running.
-        for (line, op) in ops {
-            mgmt.apply(op)
-                .map_err(|err| GatewayError::Apply { line, err })?;
-        }
+        let (mgmt, sa_specs) = load_mgmt(&opts)?;
 
         // 2. Ports, with generated ESP for `gen...,esp=SPI` from the configured SA.
         let specs = Arc::new(sa_specs);
