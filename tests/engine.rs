@@ -131,7 +131,7 @@ fn coherence_sequence(seed: u64, strategy: Strategy, steps: usize) {
 
 #[test]
 fn coherence_random_sequences_selective() {
-    for seed in 0..n(400) {
+    for seed in 0..n(1500) {
         coherence_sequence(seed, Strategy::Selective, 60);
     }
 }
