@@ -39,7 +39,7 @@ step "cargo test (xfgate and lcore, optimized with debug assertions)"
 cargo test --profile ci
 
 step "README: the demo command (3 s)"
-cargo run --profile ci -- demo --duration 3 --stats-json target/demo-stats.json
+cargo run --profile ci -- demo --duration 3 --stats-json target/demo-stats.json --ctl "$root/target/demo.sock"
 python3 - <<'PY'
 import json
 s = json.load(open("target/demo-stats.json"))
