@@ -31,6 +31,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Above this many policy adds in one publication, invalidate globally.
+const BULK_ADDS: usize = 4096;
+
 /// One change or query for the management core.
 #[derive(Clone, Debug)]
 pub enum Op {
@@ -511,6 +514,16 @@ impl Mgmt {
     fn prepare(&mut self, op: Op, plan: &mut Plan) -> Result<(), MgmtError> {
         match op {
             Op::Batch(ops) => {
+                // Bulk loads: size the bookkeeping and the SAD once, not by doubling.
+                let pols = ops.iter().filter(|o| matches!(o, Op::PolicyAdd(_))).count();
+                let sas = ops.iter().filter(|o| matches!(o, Op::SaAdd(_))).count();
+                if pols + sas > 1024 {
+                    self.policies.reserve(pols);
+                    self.by_sel.reserve(pols);
+                    self.sas.reserve(sas);
+                    self.sa_by_slot.reserve(sas);
+                    plan.table.push(TableOp::ReserveSas(sas));
+                }
                 for o in ops {
                     self.prepare(o, plan)?;
                 }
@@ -851,7 +864,11 @@ impl Mgmt {
             }
         }
         let flush_all = e.strategy != Strategy::Selective && (plan.spd_changed || plan.sad_changed);
-        if plan.global || flush_all {
+        // A bulk load (thousands of adds at once) invalidates everything once:
+        // cheaper than thousands of overlap queries, and nearly every cached
+        // flow is affected anyway.
+        let bulk = plan.added.len() > BULK_ADDS;
+        if plan.global || flush_all || bulk {
             e.gens.global.fetch_add(1, Ordering::AcqRel);
             self.counters.global_bumps += 1;
         } else {

@@ -88,6 +88,8 @@ pub enum TableOp {
         addr: Option<Addr>,
     },
     SetDefault(Dir, Action),
+    /// Room for this many more SAs (a bulk load's first op; no semantic effect).
+    ReserveSas(usize),
 }
 
 impl Tables {
@@ -156,6 +158,7 @@ impl Tables {
                 self.neigh.del(*port, *addr);
             }
             TableOp::SetDefault(dir, a) => self.default_action[dir.index()] = *a,
+            TableOp::ReserveSas(n) => self.sad.reserve(*n),
         }
     }
 }

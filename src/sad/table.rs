@@ -174,6 +174,15 @@ impl<V: Copy + Eq + Debug + Send + Sync> SaTable<V> {
         }
     }
 
+    /// Make room for `n` more SAs without rehashing (bulk loads).
+    pub fn reserve(&mut self, n: usize) {
+        self.by_key.reserve(n);
+        self.by_pair_reqid.reserve(n);
+        self.by_pair.reserve(n);
+        self.by_dst.reserve(n);
+        self.by_spi.reserve(n);
+    }
+
     pub fn len(&self) -> usize {
         self.by_key.len()
     }
