@@ -234,20 +234,14 @@ impl DpdkGateway {
         interval: Duration,
         mut tick: impl FnMut(&DpdkGateway),
     ) {
-        let mut next = Instant::now() + interval;
-        loop {
-            if stop.load(Ordering::Relaxed) || self.inputs_done() {
-                break;
-            }
-            if duration.is_some_and(|d| self.started.elapsed() >= d) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(5).min(interval));
-            if Instant::now() >= next {
-                tick(self);
-                next += interval;
-            }
-        }
+        super::wait_loop(
+            self.started,
+            stop,
+            duration,
+            interval,
+            || self.inputs_done(),
+            || tick(self),
+        );
     }
 
     fn join_workers(&mut self) -> Vec<WorkerSnapshot> {

@@ -133,6 +133,33 @@ pub(crate) fn load_mgmt(opts: &GatewayOpts) -> Result<(Mgmt, Vec<SaSpec>), Gatew
     Ok((mgmt, sa_specs))
 }
 
+/// The management core's side of a run, shared by the software and DPDK
+/// gateways: wait until `stop` is set, `duration` passed since `started`, or
+/// `done()`; call `tick` every `interval`.
+pub(crate) fn wait_loop(
+    started: Instant,
+    stop: &AtomicBool,
+    duration: Option<Duration>,
+    interval: Duration,
+    done: impl Fn() -> bool,
+    mut tick: impl FnMut(),
+) {
+    let mut next = Instant::now() + interval;
+    loop {
+        if stop.load(Ordering::Relaxed) || done() {
+            break;
+        }
+        if duration.is_some_and(|d| started.elapsed() >= d) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5).min(interval));
+        if Instant::now() >= next {
+            tick();
+            next += interval;
+        }
+    }
+}
+
 /// A started gateway.
 pub struct Gateway {
     pub mgmt: MgmtHandle,
@@ -333,20 +360,14 @@ impl Gateway {
         interval: Duration,
         mut tick: impl FnMut(&Gateway),
     ) {
-        let mut next = Instant::now() + interval;
-        loop {
-            if stop.load(Ordering::Relaxed) || self.inputs_done() {
-                break;
-            }
-            if duration.is_some_and(|d| self.started.elapsed() >= d) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(5).min(interval));
-            if Instant::now() >= next {
-                tick(self);
-                next += interval;
-            }
-        }
+        wait_loop(
+            self.started,
+            stop,
+            duration,
+            interval,
+            || self.inputs_done(),
+            || tick(self),
+        );
     }
 
     /// Stop the workers (they drain and flush), then the management core;
