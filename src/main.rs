@@ -186,6 +186,7 @@ fn app_from(a: &xfgate::cli::AppArgs, app: &mut App) {
         .collect();
     app.opts.strategy = strategy(a.cache);
     app.opts.flows = a.flows;
+    app.opts.mtu = a.mtu;
     // `--replay-window` overrides every SA's window; at its default (64) each SA
     // keeps its own (the configuration grammar defaults those to 64 as well).
     if a.replay_window != xfgate::cli::DEFAULT_REPLAY_WINDOW {

@@ -24,6 +24,10 @@ pub const MAX_FLOWS: usize = 1 << 24;
 pub const DEFAULT_REPLAY_WINDOW: u32 = 64;
 /// Largest `--replay-window`.
 pub const MAX_REPLAY_WINDOW: u32 = 4096;
+/// Smallest `--mtu` (RFC 791: every IPv4 module must forward 68-byte datagrams).
+pub const MIN_MTU: u16 = 68;
+/// Largest `--mtu` (jumbo frames; the packet buffers are sized from it).
+pub const MAX_MTU: u16 = 9600;
 /// Default live statistics interval.
 pub const DEFAULT_STATS_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -146,6 +150,10 @@ pub struct AppArgs {
     pub stats_json: Option<PathBuf>,
     /// `--duration`: run this long, then exit cleanly (None = until a signal).
     pub duration: Option<Duration>,
+    /// `--mtu N`: L3 MTU of every port (None: the device's default, 1500);
+    /// packet buffers are sized to hold a frame of this MTU plus the tunnel
+    /// headers, and DPDK ports get it with `rte_eth_dev_set_mtu`.
+    pub mtu: Option<u16>,
     /// `-v` count.
     pub verbose: u8,
 }
@@ -164,6 +172,7 @@ impl AppArgs {
             stats_interval: Some(DEFAULT_STATS_INTERVAL),
             stats_json: None,
             duration: None,
+            mtu: None,
             verbose: 0,
         }
     }
@@ -307,6 +316,9 @@ App options:
   --stats-interval SECS  live statistics period, 0 = off (default 1)
   --stats-json FILE      write the final statistics as JSON at exit
   --duration SECS        run for SECS seconds, then exit cleanly
+  --mtu N                L3 MTU of every port, 68-9600 (default: the device's,
+                         1500); buffers hold a frame of N bytes plus the tunnel
+                         headers
   -v, --verbose          more messages (repeatable)
   -h, --help             this text
   --version              print the version
@@ -388,6 +400,7 @@ pub(crate) fn is_app_option(name: &str) -> bool {
             | "--stats-interval"
             | "--stats-json"
             | "--duration"
+            | "--mtu"
             | "--verbose"
     )
 }
@@ -471,6 +484,7 @@ where
             "--config" => app.queue_map = parse_queue_map(&name, &v)?,
             "--ctl" => app.ctl = non_empty_path(&name, &v)?,
             "--stats-json" => app.stats_json = Some(non_empty_path(&name, &v)?),
+            "--mtu" => app.mtu = Some(parse_mtu(&name, &v)?),
             _ => {
                 if !common_option(&name, &v, &mut Common::App(&mut app))? {
                     return Err(CliError::UnknownOption {
@@ -562,6 +576,18 @@ fn common_option(name: &str, v: &str, into: &mut Common) -> Result<bool, CliErro
         _ => return Ok(false),
     }
     Ok(true)
+}
+
+/// `--mtu`: an integer from [`MIN_MTU`] to [`MAX_MTU`].
+fn parse_mtu(opt: &str, v: &str) -> Result<u16, CliError> {
+    match v.parse::<u16>() {
+        Ok(n) if (MIN_MTU..=MAX_MTU).contains(&n) && !v.starts_with('+') => Ok(n),
+        _ => Err(invalid(
+            opt,
+            v,
+            &format!("expected an integer from {MIN_MTU} to {MAX_MTU}"),
+        )),
+    }
 }
 
 /// Seconds, possibly fractional (`1`, `0.5`).
@@ -1102,6 +1128,7 @@ mod tests {
             "--stats-interval",
             "--stats-json",
             "--duration",
+            "--mtu",
             "--verbose",
             "--help",
             "--version",
@@ -1113,6 +1140,32 @@ mod tests {
         ] {
             assert!(USAGE.contains(opt), "usage lacks {opt}");
         }
+    }
+
+    #[test]
+    fn mtu_is_an_app_option_in_range() {
+        let Command::Run(g) = parse(["--", "--mtu", "9000"]).unwrap() else {
+            panic!("a gateway run");
+        };
+        assert_eq!(g.app.mtu, Some(9000));
+        let Command::Run(g) = parse(["--", "--mtu=68"]).unwrap() else {
+            panic!("a gateway run");
+        };
+        assert_eq!(g.app.mtu, Some(MIN_MTU));
+        let Command::Run(g) = parse(["--"]).unwrap() else {
+            panic!("a gateway run");
+        };
+        assert_eq!(g.app.mtu, None, "no --mtu: the device's own");
+        for bad in ["67", "9601", "x", "+1500", ""] {
+            assert_eq!(
+                parse(["--", "--mtu", bad]).unwrap_err().line(),
+                format!("xfgate: invalid --mtu value '{bad}': expected an integer from 68 to 9600")
+            );
+        }
+        assert_eq!(
+            parse(["--mtu", "1500"]).unwrap_err(),
+            CliError::AppOptionBeforeDashDash("--mtu".into())
+        );
     }
 
     #[test]

@@ -113,6 +113,7 @@ impl DpdkGateway {
         let nworkers = lcores.len();
         let ports = DpdkPorts::setup(&DpdkPortsConfig {
             nb_workers: nworkers as u16,
+            mtu: opts.mtu.or(ports_cfg.mtu),
             ..ports_cfg
         })?;
         let port_confs: Arc<[PortConf]> = ports

@@ -48,6 +48,8 @@ pub struct GatewayOpts {
     /// Explicit rx queue assignment `(port, queue, lcore)` (`--config`); empty =
     /// worker i polls queue i of every port. Unmapped queues are not polled.
     pub queue_map: Vec<(u16, u16, usize)>,
+    /// L3 MTU of every port (`--mtu`); `None` = 1500, the devices' default.
+    pub mtu: Option<u16>,
 }
 
 impl Default for GatewayOpts {
@@ -64,8 +66,24 @@ impl Default for GatewayOpts {
             extra_ops: Vec::new(),
             pool_size: 8192,
             queue_map: Vec::new(),
+            mtu: None,
         }
     }
+}
+
+/// The MTU ports have when `--mtu` is not given.
+pub const DEFAULT_MTU: u16 = 1500;
+
+/// Bytes after the headroom a packet buffer needs for a received frame of
+/// `mtu` L3 bytes (Ethernet header + one VLAN tag + the L3 packet) plus the
+/// ESP trailer encapsulation appends (RFC 4303 2.4-2.8: up to 255 bytes of
+/// padding, Pad Length, Next Header and the ICV; with the AEAD ciphers here
+/// the padding only aligns to 4 bytes, but 255 is what the format allows).
+/// The outer headers go into the headroom.
+pub fn data_room_for_mtu(mtu: u16) -> usize {
+    const L2_MAX: usize = 14 + 4;
+    const ESP_TRAILER_MAX: usize = 255 + 2 + crate::esp::ICV_LEN;
+    L2_MAX + mtu as usize + ESP_TRAILER_MAX
 }
 
 /// Why the gateway did not start.
@@ -215,6 +233,13 @@ impl Gateway {
             pool_size: opts.pool_size,
             gen_transform: Some(esp_gen_factory(specs)),
             ..PortsConfig::default()
+        };
+        // `--mtu`: buffers large enough for such a frame and the tunnel trailer.
+        let pcfg = PortsConfig {
+            buf_size: pcfg
+                .buf_size
+                .max(pcfg.headroom + data_room_for_mtu(opts.mtu.unwrap_or(DEFAULT_MTU))),
+            ..pcfg
         };
         let ports = Ports::from_strs(&opts.vdevs, &pcfg)?;
         let mut confs = Vec::new();

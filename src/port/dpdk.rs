@@ -73,6 +73,28 @@ pub enum DpdkError {
     },
     #[error("cannot create the mbuf pool for socket {socket}: {reason}")]
     Pool { socket: i32, reason: String },
+    #[error(
+        "--mtu {mtu} does not fit an mbuf: {need} bytes of data room are needed (headroom {headroom} + \
+         Ethernet/VLAN header + {mtu} + ESP trailer), an mbuf holds at most 65535"
+    )]
+    MtuRoom {
+        mtu: u16,
+        need: usize,
+        headroom: u16,
+    },
+    #[error(
+        "the mbuf headroom of this DPDK build (RTE_PKTMBUF_HEADROOM = {headroom}) is smaller than \
+         the {need} bytes the tunnel headers need"
+    )]
+    Headroom { headroom: u16, need: usize },
+    #[error("port {port} ({name}): --mtu {mtu} is outside what the device supports ({min}-{max})")]
+    MtuRange {
+        port: u16,
+        name: String,
+        mtu: u16,
+        min: u16,
+        max: u16,
+    },
     #[error("cannot launch worker on lcore {lcore}: {reason}")]
     Launch { lcore: u32, reason: String },
 }
@@ -513,6 +535,8 @@ impl Default for DpdkPortsConfig {
 pub struct DpdkPort {
     pub info: PortInfo,
     pub socket: i32,
+    /// The device's MTU after set-up (`rte_eth_dev_get_mtu`).
+    pub mtu: u16,
     pub nb_rxq: u16,
     pub nb_txq: u16,
     pub rss_hf: u64,
@@ -561,6 +585,54 @@ fn port_name(port: u16) -> String {
     unsafe { CStr::from_ptr(buf.as_ptr()) }
         .to_string_lossy()
         .into_owned()
+}
+
+/// The MTU of `port` (`rte_eth_dev_get_mtu`; 1500 if it cannot say).
+fn port_mtu(port: u16) -> u16 {
+    let mut mtu = 0u16;
+    // SAFETY: valid port id, out-parameter.
+    if unsafe { sys::rte_eth_dev_get_mtu(port, &mut mtu) } != 0 {
+        return crate::gateway::DEFAULT_MTU;
+    }
+    mtu
+}
+
+/// Outer headers tunnel mode puts in front of a packet whose Ethernet header
+/// was stripped: Ethernet + outer IPv6 + ESP header + IV (RFC 4303 2, RFC
+/// 4106 3.1: 8-byte IV).
+pub const TUNNEL_HEADROOM: usize = 14 + 40 + crate::esp::ESP_HDR_LEN + crate::esp::IV_LEN;
+
+/// The mbuf data room (`rte_pktmbuf_pool_create`'s `data_room_size`, the
+/// headroom included) for `mtu`: DPDK's default (2048 + headroom), or more
+/// when a frame of `mtu` bytes plus the ESP trailer needs it. Fails when the
+/// build's headroom cannot take the tunnel headers or the room exceeds what
+/// an mbuf can describe (16-bit lengths).
+pub fn mbuf_data_room(mtu: Option<u16>) -> Result<u16, DpdkError> {
+    // SAFETY: constants from the build configuration.
+    let (default, headroom) = unsafe {
+        (
+            sys::xfg_mbuf_default_buf_size(),
+            sys::xfg_pktmbuf_headroom(),
+        )
+    };
+    if (headroom as usize) < TUNNEL_HEADROOM {
+        return Err(DpdkError::Headroom {
+            headroom,
+            need: TUNNEL_HEADROOM,
+        });
+    }
+    let Some(mtu) = mtu else {
+        return Ok(default);
+    };
+    let room = crate::gateway::data_room_for_mtu(mtu);
+    let need = headroom as usize + room;
+    u16::try_from(need)
+        .map(|n| n.max(default))
+        .map_err(|_| DpdkError::MtuRoom {
+            mtu,
+            need,
+            headroom,
+        })
 }
 
 fn free_hugepages() -> String {
@@ -631,7 +703,8 @@ impl DpdkPorts {
             });
         }
 
-        // 2. One mbuf pool per socket.
+        // 2. One mbuf pool per socket, with a data room for the MTU.
+        let data_room = mbuf_data_room(cfg.mtu)?;
         let mut pools: Vec<(i32, Mempool)> = Vec::new();
         let mut sockets: Vec<i32> = plans.iter().map(|p| p.socket).collect();
         sockets.sort_unstable();
@@ -650,8 +723,6 @@ impl DpdkPorts {
             n += 1024;
             let n = u32::try_from(n).unwrap_or(u32::MAX);
             let pname = CString::new(format!("xfg_mbuf_s{socket}")).expect("no NUL");
-            // SAFETY: constants from the build configuration.
-            let data_room = unsafe { sys::xfg_mbuf_default_buf_size() };
             // SAFETY: valid name; sizes within DPDK's limits.
             let mp = unsafe {
                 sys::rte_pktmbuf_pool_create(pname.as_ptr(), n, cfg.cache, 0, data_room, socket)
@@ -729,9 +800,26 @@ impl DpdkPorts {
                 ));
             }
             if let Some(mtu) = cfg.mtu {
-                // SAFETY: valid port id.
+                if mtu < p.info.min_mtu || mtu > p.info.max_mtu {
+                    return Err(DpdkError::MtuRange {
+                        port: p.id,
+                        name: p.name.clone(),
+                        mtu,
+                        min: p.info.min_mtu,
+                        max: p.info.max_mtu,
+                    });
+                }
+                // SAFETY: valid, configured, stopped port.
                 let rc = unsafe { sys::rte_eth_dev_set_mtu(p.id, mtu) };
-                if rc != 0 && rc != -libc::ENOTSUP {
+                if rc == -libc::ENOTSUP {
+                    eprintln!(
+                        "xfgate: port {} ({}) cannot change its MTU (rte_eth_dev_set_mtu: not supported \
+                         by the driver): it keeps MTU {}; the buffers hold --mtu {mtu} frames anyway",
+                        p.id,
+                        p.name,
+                        port_mtu(p.id)
+                    );
+                } else if rc != 0 {
                     return Err(port_err(p.id, &p.name, "rte_eth_dev_set_mtu", rc));
                 }
             }
@@ -774,9 +862,10 @@ impl DpdkPorts {
             // SAFETY: valid port, out-parameter.
             unsafe { sys::rte_eth_link_get_nowait(p.id, &mut link) };
             let m = mac.addr_bytes;
+            let mtu = port_mtu(p.id);
             eprintln!(
-                "xfgate: port {} {} socket {} mac {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x} rxq {} txq {} rxd {} txd {} rss 0x{:x} promisc {} link {} {} Mbps",
-                p.id, p.name, p.socket, m[0], m[1], m[2], m[3], m[4], m[5], p.nb_rxq, p.nb_txq,
+                "xfgate: port {} {} socket {} mac {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x} mtu {} rxq {} txq {} rxd {} txd {} rss 0x{:x} promisc {} link {} {} Mbps",
+                p.id, p.name, p.socket, m[0], m[1], m[2], m[3], m[4], m[5], mtu, p.nb_rxq, p.nb_txq,
                 nb_rxd, nb_txd, rss_hf,
                 if prc == 0 { "on" } else { "unsupported" },
                 if link.link_status() != 0 { "up" } else { "down" },
@@ -790,6 +879,7 @@ impl DpdkPorts {
                     kind: PortKind::Dpdk,
                 },
                 socket: p.socket,
+                mtu,
                 nb_rxq: p.nb_rxq,
                 nb_txq: p.nb_txq,
                 rss_hf,
@@ -910,6 +1000,27 @@ mod tests {
         assert_eq!(m.headroom(), h.headroom());
         assert_eq!(m.tailroom(), h.tailroom());
         assert_eq!(m.len(), h.len());
+    }
+
+    #[test]
+    fn mbuf_data_room_follows_the_mtu() {
+        // SAFETY: constants.
+        let (default, headroom) = unsafe {
+            (
+                sys::xfg_mbuf_default_buf_size(),
+                sys::xfg_pktmbuf_headroom(),
+            )
+        };
+        assert_eq!(mbuf_data_room(None).unwrap(), default);
+        // 1500 fits DPDK's default room (2048 + headroom).
+        assert_eq!(mbuf_data_room(Some(1500)).unwrap(), default);
+        // 9000: headroom + Ethernet/VLAN + 9000 + the largest ESP trailer.
+        let want = headroom as usize + 18 + 9000 + 255 + 2 + 16;
+        assert_eq!(mbuf_data_room(Some(9000)).unwrap() as usize, want);
+        assert!(matches!(
+            mbuf_data_room(Some(65_400)),
+            Err(DpdkError::MtuRoom { mtu: 65_400, .. })
+        ));
     }
 
     #[test]
