@@ -41,6 +41,15 @@ pub trait PacketBuf {
     /// The port the packet arrived on.
     fn port(&self) -> u16;
     fn set_port(&mut self, port: u16);
+    /// Free every buffer in `bufs`, leaving it empty. Backends with a bulk
+    /// free (DPDK: one `rte_pktmbuf_free_bulk` per burst) override this; the
+    /// default drops them one by one.
+    fn free_bulk(bufs: &mut Vec<Self>)
+    where
+        Self: Sized,
+    {
+        bufs.clear();
+    }
 }
 
 /// A heap-backed packet buffer for software ports, tests and benches.

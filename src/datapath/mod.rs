@@ -114,6 +114,8 @@ pub struct Lcore<B: PacketBuf, R: RxQueue<B>, T: TxQueue<B>> {
     pub counters: LcoreCounters,
     // Scratch, allocated once.
     burst: Burst<B>,
+    /// The packets of one rx burst that are dropped, freed together.
+    trash: Burst<B>,
     acts: [Act; MAX_BURST],
     l2len: [u16; MAX_BURST],
     esp_sa: [Handle; MAX_BURST],
@@ -146,6 +148,7 @@ impl<B: PacketBuf, R: RxQueue<B>, T: TxQueue<B>> Lcore<B, R, T> {
             ports,
             counters: LcoreCounters::new(id as u32),
             burst: Burst::new(),
+            trash: Burst::new(),
             acts: [Act::Drop(DropReason::Other); MAX_BURST],
             l2len: [0; MAX_BURST],
             esp_sa: [Handle::default(); MAX_BURST],
@@ -229,7 +232,7 @@ impl<B: PacketBuf, R: RxQueue<B>, T: TxQueue<B>> Lcore<B, R, T> {
                 let n = self.staged[p].len() as u64;
                 self.counters.drops[DropReason::TxFull as usize] += n;
                 self.counters.forwarded -= n;
-                self.staged[p].clear();
+                self.staged[p].free();
                 continue;
             };
             let bytes: u64 = self.staged[p].iter().map(|b| b.len() as u64).sum();
@@ -241,7 +244,7 @@ impl<B: PacketBuf, R: RxQueue<B>, T: TxQueue<B>> Lcore<B, R, T> {
             if left > 0 {
                 self.counters.drops[DropReason::TxFull as usize] += left;
                 self.counters.forwarded -= left;
-                self.staged[p].clear();
+                self.staged[p].free();
             }
         }
     }
@@ -351,21 +354,30 @@ impl<B: PacketBuf, R: RxQueue<B>, T: TxQueue<B>> Lcore<B, R, T> {
                     if p >= self.staged.len() {
                         self.counters.forwarded -= 1;
                         self.counters.drops[DropReason::NoRoute as usize] += 1;
+                        let _ = self.trash.push(pkt);
                         continue;
                     }
                     if self.staged[p].is_full() {
                         self.flush_tx();
                     }
                     if let Err(pkt) = self.staged[p].push(pkt) {
-                        drop(pkt);
+                        let _ = self.trash.push(pkt);
                         self.counters.forwarded -= 1;
                         self.counters.drops[DropReason::TxFull as usize] += 1;
                     }
                 }
-                Act::Drop(r) => self.counters.drops[r as usize] += 1,
-                Act::Lookup(_) | Act::Esp => self.counters.drops[DropReason::Other as usize] += 1,
+                Act::Drop(r) => {
+                    self.counters.drops[r as usize] += 1;
+                    // At most one rx burst: never full.
+                    let _ = self.trash.push(pkt);
+                }
+                Act::Lookup(_) | Act::Esp => {
+                    self.counters.drops[DropReason::Other as usize] += 1;
+                    let _ = self.trash.push(pkt);
+                }
             }
         }
+        self.trash.free();
     }
 
     fn decap(&mut self, port: u16, burst: &mut Burst<B>) {

@@ -350,6 +350,22 @@ impl PacketBuf for Mbuf {
     fn set_port(&mut self, port: u16) {
         self.raw_mut().port = port;
     }
+
+    /// One `rte_pktmbuf_free_bulk` for the whole vector.
+    #[inline]
+    fn free_bulk(bufs: &mut Vec<Self>) {
+        let n = bufs.len();
+        if n == 0 {
+            return;
+        }
+        // SAFETY: the Vec holds `n` owned mbuf pointers (Mbuf is
+        // repr(transparent)); rte_pktmbuf_free_bulk frees each exactly once,
+        // and the length is set to 0 right after so no Drop runs for them.
+        unsafe {
+            sys::rte_pktmbuf_free_bulk(bufs.as_mut_ptr() as *mut *mut sys::rte_mbuf, n as u32);
+            bufs.set_len(0);
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -1072,8 +1088,19 @@ mod tests {
         drop(m);
         assert_eq!(pool.in_use(), 0, "drop frees the mbuf");
 
-        // A burst of mbufs is freed with the burst.
+        // Bulk free: one rte_pktmbuf_free_bulk for a burst.
         let mut b: Burst<Mbuf> = Burst::new();
+        for _ in 0..MAX_BURST {
+            assert!(b.push(Mbuf::alloc(&pool).unwrap()).is_ok());
+        }
+        assert_eq!(pool.in_use(), MAX_BURST as u32);
+        b.free();
+        assert!(b.is_empty());
+        assert_eq!(pool.in_use(), 0, "free() returned every mbuf");
+        b.free();
+        assert_eq!(pool.in_use(), 0, "an empty burst frees nothing");
+
+        // A burst of mbufs is freed with the burst.
         for _ in 0..MAX_BURST {
             assert!(b.push(Mbuf::alloc(&pool).unwrap()).is_ok());
         }

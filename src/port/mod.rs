@@ -155,6 +155,17 @@ impl<B> Burst<B> {
     }
 }
 
+impl<B: crate::buf::PacketBuf> Burst<B> {
+    /// Free every packet at once ([`PacketBuf::free_bulk`]: one
+    /// `rte_pktmbuf_free_bulk` for DPDK mbufs).
+    #[inline]
+    pub fn free(&mut self) {
+        if !self.pkts.is_empty() {
+            B::free_bulk(&mut self.pkts);
+        }
+    }
+}
+
 /// One receive queue of one port, owned by one worker (`rte_eth_rx_burst`).
 pub trait RxQueue<B> {
     /// Append up to `max` received packets (and never more than
