@@ -132,12 +132,20 @@ impl DpdkGateway {
             return Err(GatewayError::NoPorts(opts.portmask.unwrap_or(0)));
         }
 
+        // Rx queues per worker: queue i of every port, or `--config`, with
+        // the software gateway's rules (port ids are 0..n, as probed).
+        let worker_ids: Vec<usize> = lcores.iter().map(|&l| l as usize).collect();
+        let rx_queues: Vec<u16> = ports.ports.iter().map(|p| p.nb_rxq).collect();
+        let assignment = super::rx_assignment(&opts.queue_map, &worker_ids, &rx_queues, enabled)?;
         let engine = mgmt.engine().clone();
         let mut workers = Vec::new();
         for (wi, &lc) in lcores.iter().enumerate() {
-            let (rx, tx) = ports.worker_queues(wi as u16);
-            let rx = rx.into_iter().filter(|(p, _)| enabled(*p)).collect();
-            let tx = tx
+            let rx = assignment[wi]
+                .iter()
+                .filter_map(|&(p, q)| ports.rx_queue(p, q, wi as u16))
+                .collect();
+            let tx = ports
+                .tx_queues(wi as u16)
                 .into_iter()
                 .enumerate()
                 .map(|(p, q)| q.filter(|_| enabled(p as u16)))

@@ -178,6 +178,63 @@ pub(crate) fn wait_loop(
     }
 }
 
+/// The rx queues each worker polls, as `(port, queue)` lists in worker
+/// order; shared by the software and DPDK gateways so `--config` means the
+/// same on both. `worker_ids[i]` is worker i's lcore, `rx_queues[p]` how many
+/// rx queues port p has. Without a map, worker i polls queue i of every
+/// enabled port that has one; with `--config (port,queue,lcore),...`, exactly
+/// the mapped queues of enabled ports, each on its lcore (unmapped queues are
+/// not polled). A triple naming a missing port or queue, or an lcore that is
+/// not a worker, is refused with the triple named.
+pub(crate) fn rx_assignment(
+    queue_map: &[(u16, u16, usize)],
+    worker_ids: &[usize],
+    rx_queues: &[u16],
+    enabled: impl Fn(u16) -> bool,
+) -> Result<Vec<Vec<(u16, u16)>>, GatewayError> {
+    let nports = rx_queues.len();
+    for &(p, q, l) in queue_map {
+        let Some(&n) = rx_queues.get(p as usize) else {
+            return Err(GatewayError::Other(format!(
+                "--config ({p},{q},{l}): there is no port {p}"
+            )));
+        };
+        if q >= n {
+            let why = if n as usize == worker_ids.len() {
+                "one per worker"
+            } else {
+                "all the device has"
+            };
+            return Err(GatewayError::Other(format!(
+                "--config ({p},{q},{l}): port {p} has {n} rx queue(s) ({why})"
+            )));
+        }
+        if !worker_ids.contains(&l) {
+            return Err(GatewayError::Other(format!(
+                "--config ({p},{q},{l}): lcore {l} is not a worker"
+            )));
+        }
+    }
+    Ok(worker_ids
+        .iter()
+        .enumerate()
+        .map(|(wi, &lcore)| {
+            if queue_map.is_empty() {
+                (0..nports as u16)
+                    .filter(|&p| enabled(p) && (wi as u16) < rx_queues[p as usize])
+                    .map(|p| (p, wi as u16))
+                    .collect()
+            } else {
+                queue_map
+                    .iter()
+                    .filter(|&&(p, _, l)| l == lcore && enabled(p))
+                    .map(|&(p, q, _)| (p, q))
+                    .collect()
+            }
+        })
+        .collect())
+}
+
 /// A started gateway.
 pub struct Gateway {
     pub mgmt: MgmtHandle,
@@ -266,23 +323,12 @@ impl Gateway {
         let worker_ids: Vec<usize> = (0..nworkers)
             .map(|i| opts.workers.get(i).map(|w| w.0).unwrap_or(i + 1))
             .collect();
-        for &(p, q, l) in &opts.queue_map {
-            if p as usize >= nports {
-                return Err(GatewayError::Other(format!(
-                    "--config ({p},{q},{l}): there is no port {p}"
-                )));
-            }
-            if q as usize >= nworkers {
-                return Err(GatewayError::Other(format!(
-                    "--config ({p},{q},{l}): port {p} has {nworkers} rx queue(s) (one per worker)"
-                )));
-            }
-            if !worker_ids.contains(&l) {
-                return Err(GatewayError::Other(format!(
-                    "--config ({p},{q},{l}): lcore {l} is not a worker"
-                )));
-            }
-        }
+        let assignment = rx_assignment(
+            &opts.queue_map,
+            &worker_ids,
+            &vec![nworkers as u16; nports],
+            |p| enabled(p as usize),
+        )?;
         let mut all_rx: Vec<Vec<Option<SwRx>>> = Vec::new();
         let mut all_tx: Vec<Vec<SwTx>> = Vec::new();
         for wq in queues {
@@ -291,18 +337,10 @@ impl Gateway {
         }
         for (wi, tx) in all_tx.into_iter().enumerate() {
             let lcore_id = worker_ids[wi];
-            let rx: Vec<(u16, SwRx)> = if opts.queue_map.is_empty() {
-                (0..nports)
-                    .filter(|p| enabled(*p))
-                    .filter_map(|p| all_rx[wi][p].take().map(|q| (p as u16, q)))
-                    .collect()
-            } else {
-                opts.queue_map
-                    .iter()
-                    .filter(|(p, _, l)| *l == lcore_id && enabled(*p as usize))
-                    .filter_map(|&(p, q, _)| all_rx[q as usize][p as usize].take().map(|r| (p, r)))
-                    .collect()
-            };
+            let rx: Vec<(u16, SwRx)> = assignment[wi]
+                .iter()
+                .filter_map(|&(p, q)| all_rx[q as usize][p as usize].take().map(|r| (p, r)))
+                .collect();
             let tx: Vec<Option<SwTx>> = tx
                 .into_iter()
                 .enumerate()

@@ -912,27 +912,44 @@ impl DpdkPorts {
     /// The queues of worker `w` (0-based): `(port, rx)` for every port that
     /// has an rx queue `w`, and `tx[port]` if it has a tx queue `w`.
     pub fn worker_queues(&self, w: u16) -> (Vec<(u16, DpdkRx)>, Vec<Option<DpdkTx>>) {
-        let mut rx = Vec::new();
-        let mut tx = Vec::new();
-        for p in &self.ports {
-            let stats = p.counters.queue(w as usize % p.counters.nb_queues());
-            if w < p.nb_rxq {
-                rx.push((
-                    p.info.id,
-                    DpdkRx {
-                        port: p.info.id,
-                        queue: w,
-                        stats: stats.clone(),
-                    },
-                ));
-            }
-            tx.push((w < p.nb_txq).then_some(DpdkTx {
-                port: p.info.id,
-                queue: w,
-                stats,
-            }));
-        }
-        (rx, tx)
+        let rx = self
+            .ports
+            .iter()
+            .filter(|p| w < p.nb_rxq)
+            .filter_map(|p| self.rx_queue(p.info.id, w, w))
+            .collect();
+        (rx, self.tx_queues(w))
+    }
+
+    /// Rx queue `queue` of port `port`, polled by worker `w` (whose counter
+    /// slot it updates); `None` if the port has no such queue.
+    pub fn rx_queue(&self, port: u16, queue: u16, w: u16) -> Option<(u16, DpdkRx)> {
+        let p = self.ports.iter().find(|p| p.info.id == port)?;
+        (queue < p.nb_rxq).then(|| {
+            (
+                port,
+                DpdkRx {
+                    port,
+                    queue,
+                    stats: p.counters.queue(w as usize % p.counters.nb_queues()),
+                },
+            )
+        })
+    }
+
+    /// Worker `w`'s tx queue on every port (`tx[port]`; `None` where the
+    /// port has fewer tx queues than workers).
+    pub fn tx_queues(&self, w: u16) -> Vec<Option<DpdkTx>> {
+        self.ports
+            .iter()
+            .map(|p| {
+                (w < p.nb_txq).then(|| DpdkTx {
+                    port: p.info.id,
+                    queue: w,
+                    stats: p.counters.queue(w as usize % p.counters.nb_queues()),
+                })
+            })
+            .collect()
     }
 
     /// `rte_eth_stats_get` for port `id`.
