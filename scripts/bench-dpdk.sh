@@ -62,7 +62,7 @@ open(sys.argv[1], "w").write(str(r.ru_utime + r.ru_stime))' "$dir/cpu" "${cmd[@]
     python3 - "$dir/s.json" "$size" "$(cat "$dir/cpu")" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1])); size = int(sys.argv[2]); cpu = float(sys.argv[3])
-d = s["duration_s"]; t = s["totals"]
+d = s["uptime_s"]; t = s["totals"]
 rx = t["rx_packets"] / d; tx = t["tx_packets"] / d
 print(f"RESULT size={size} rx={rx/1e6:.2f} Mpps tx={tx/1e6:.2f} Mpps "
       f"= {rx*size*8/1e9:.2f} Gbps of {size}-byte input frames; "

@@ -356,109 +356,6 @@ fn spawn_churn(gw: &Gateway, rate: f64, stop: Arc<AtomicBool>) -> std::thread::J
     })
 }
 
-#[cfg(feature = "dpdk")]
-fn reasons() -> impl Iterator<Item = (stats::DropReason, &'static str)> {
-    stats::DropReason::ALL.iter().map(|r| (*r, r.name()))
-}
-
-#[cfg(feature = "dpdk")]
-fn sum(s: &[xfgate::gateway::WorkerSnapshot]) -> xfgate::gateway::WorkerSnapshot {
-    let mut t = xfgate::gateway::WorkerSnapshot::default();
-    for w in s {
-        let c = &w.counters;
-        t.counters.rx_packets += c.rx_packets;
-        t.counters.rx_bytes += c.rx_bytes;
-        t.counters.tx_packets += c.tx_packets;
-        t.counters.tx_bytes += c.tx_bytes;
-        t.counters.forwarded += c.forwarded;
-        t.counters.encapsulated += c.encapsulated;
-        t.counters.decapsulated += c.decapsulated;
-        for (a, b) in t.counters.drops.iter_mut().zip(c.drops.iter()) {
-            *a += b;
-        }
-        t.cache.lookups += w.cache.lookups;
-        t.cache.hits += w.cache.hits;
-        t.cache.misses += w.cache.misses;
-        t.cache.evictions += w.cache.evictions;
-        t.cache.stale += w.cache.stale;
-        t.cache_len += w.cache_len;
-    }
-    t
-}
-
-#[cfg(feature = "dpdk")]
-fn live_line(
-    prev: &[xfgate::gateway::WorkerSnapshot],
-    cur: &[xfgate::gateway::WorkerSnapshot],
-    dt: Duration,
-    m: &MgmtCounters,
-) -> String {
-    let (p, c) = (sum(prev), sum(cur));
-    let s = dt.as_secs_f64().max(1e-9);
-    let rx = (c.counters.rx_packets - p.counters.rx_packets) as f64 / s;
-    let tx = (c.counters.tx_packets - p.counters.tx_packets) as f64 / s;
-    let gbps = (c.counters.tx_bytes - p.counters.tx_bytes) as f64 * 8.0 / s / 1e9;
-    let look = (c.cache.lookups - p.cache.lookups) as f64;
-    let hits = (c.cache.hits - p.cache.hits) as f64;
-    let mut line = format!(
-        "rx {:.3} Mpps  tx {:.3} Mpps {:.2} Gbps  cache hit {:.1}% ({} flows) misses/s {:.0} evict/s {:.0} stale/s {:.0}",
-        rx / 1e6,
-        tx / 1e6,
-        gbps,
-        if look > 0.0 { 100.0 * hits / look } else { 0.0 },
-        c.cache_len,
-        (c.cache.misses - p.cache.misses) as f64 / s,
-        (c.cache.evictions - p.cache.evictions) as f64 / s,
-        (c.cache.stale - p.cache.stale) as f64 / s,
-    );
-    for (r, name) in reasons() {
-        let d = c.counters.drops[r as usize] - p.counters.drops[r as usize];
-        if d > 0 {
-            line.push_str(&format!(" {name}={d}"));
-        }
-    }
-    line.push_str(&format!(
-        "  kills {} pending {}",
-        m.policies_killed + m.sas_killed,
-        m.pending
-    ));
-    line
-}
-
-#[cfg(feature = "dpdk")]
-fn summary(
-    finals: &[xfgate::gateway::WorkerSnapshot],
-    m: &MgmtCounters,
-    elapsed: Duration,
-) -> String {
-    let t = sum(finals);
-    let c = &t.counters;
-    let drops: u64 = c.drops.iter().sum();
-    let mut s = format!(
-        "xfgate: ran {:.1} s: rx {} forwarded {} dropped {} (encapsulated {}, decapsulated {}), {:.3} Mpps average\n",
-        elapsed.as_secs_f64(),
-        c.rx_packets,
-        c.forwarded,
-        drops,
-        c.encapsulated,
-        c.decapsulated,
-        c.rx_packets as f64 / elapsed.as_secs_f64().max(1e-9) / 1e6
-    );
-    for (r, name) in reasons() {
-        if c.drops[r as usize] > 0 {
-            s.push_str(&format!("  drop {name}: {}\n", c.drops[r as usize]));
-        }
-    }
-    s.push_str(&format!(
-        "  cache: lookups {} hits {} misses {} stale {}; objects: policies added {} killed {}, SAs added {} killed {}; retired {} freed {}",
-        t.cache.lookups, t.cache.hits, t.cache.misses, t.cache.stale, m.policies_added, m.policies_killed, m.sas_added, m.sas_killed, m.retired, m.freed
-    ));
-    if c.rx_packets != c.forwarded + drops {
-        s.push_str("\n  WARNING: rx != forwarded + drops");
-    }
-    s
-}
-
 // ---------------------------------------------------------------------------
 // DPDK (feature `dpdk`): `xfgate [EAL options] -- [app options]` on ethdevs.
 
@@ -507,89 +404,35 @@ fn run_dpdk(app: App, eal: &[String]) -> i32 {
     } else {
         Duration::from_secs(3600)
     };
-    let mut prev = (Instant::now(), gw.worker_snapshots());
+    let mut prev = (Instant::now(), gw.report(&MgmtCounters::default()));
     gw.run(
         &stop,
         app.duration.map(Duration::from_secs_f64),
         interval,
         |g| {
             if app.stats_interval > 0.0 {
-                let now = (Instant::now(), g.worker_snapshots());
                 let m = g.mgmt_counters().unwrap_or_default();
-                let mut line = live_line(&prev.1, &now.1, now.0 - prev.0, &m);
-                for (i, e) in g.eth_stats().iter().enumerate() {
-                    if e.imissed + e.rx_nombuf + e.oerrors > 0 {
-                        line.push_str(&format!(
-                            "  port{i} imissed {} rx_nombuf {} oerrors {}",
-                            e.imissed, e.rx_nombuf, e.oerrors
-                        ));
-                    }
-                }
-                eprintln!("{line}");
-                prev = now;
+                let now = Instant::now();
+                let cur = g.report(&m);
+                eprintln!("{}", stats::live_line(&prev.1, &cur, now - prev.0));
+                prev = (now, cur);
             }
         },
     );
     let elapsed = gw.started.elapsed();
     let fin = gw.shutdown();
-    let mut text = summary(&fin.workers, &fin.mgmt, elapsed);
-    for (i, (e, q)) in fin.eth.iter().zip(fin.queues.iter()).enumerate() {
-        text.push_str(&format!(
-            "\n  port {i}: ipackets {} opackets {} imissed {} ierrors {} rx_nombuf {} oerrors {} (queues: rx {} tx {} tx_full {})",
-            e.ipackets, e.opackets, e.imissed, e.ierrors, e.rx_nombuf, e.oerrors, q.rx_packets, q.tx_packets, q.tx_full
-        ));
-    }
-    text.push_str(&format!(
-        "\n  mbufs in use: at start {} at end {}",
+    let report = fin.report(elapsed);
+    eprintln!("{}", stats::summary(&report));
+    eprintln!(
+        "  mbufs in use: at start {} at end {}",
         fin.mbufs_in_use_at_start, fin.mbufs_in_use_at_end
-    ));
-    eprintln!("{text}");
+    );
+    if let Err(e) = report.check_accounting() {
+        eprintln!("xfgate: WARNING: {e}");
+    }
     let mut rc = 0;
     if let Some(path) = &app.stats_json {
-        let t = sum(&fin.workers);
-        let drops: serde_json::Map<String, serde_json::Value> = reasons()
-            .map(|(r, n)| (n.to_string(), t.counters.drops[r as usize].into()))
-            .collect();
-        let ports: Vec<serde_json::Value> = fin
-            .eth
-            .iter()
-            .zip(fin.queues.iter())
-            .enumerate()
-            .map(|(i, (e, q))| {
-                serde_json::json!({"port": i, "eth": e, "rx_packets": q.rx_packets, "tx_packets": q.tx_packets,
-                    "rx_bytes": q.rx_bytes, "tx_bytes": q.tx_bytes, "tx_full": q.tx_full, "rx_nombuf": q.rx_nombuf})
-            })
-            .collect();
-        let report = serde_json::json!({
-            "schema": 1,
-            "backend": "dpdk",
-            "duration_s": elapsed.as_secs_f64(),
-            "totals": {
-                "rx_packets": t.counters.rx_packets,
-                "rx_bytes": t.counters.rx_bytes,
-                "forwarded": t.counters.forwarded,
-                "tx_packets": t.counters.tx_packets,
-                "tx_bytes": t.counters.tx_bytes,
-                "encapsulated": t.counters.encapsulated,
-                "decapsulated": t.counters.decapsulated,
-                "dropped": t.counters.drops.iter().sum::<u64>(),
-            },
-            "drops": drops,
-            "ports": ports,
-            "lcores": fin.workers.iter().map(|w| serde_json::json!({
-                "lcore": w.lcore,
-                "rx_packets": w.counters.rx_packets,
-                "forwarded": w.counters.forwarded,
-                "drops": w.counters.drops.iter().sum::<u64>(),
-            })).collect::<Vec<_>>(),
-            "mbufs_in_use_at_start": fin.mbufs_in_use_at_start,
-            "mbufs_in_use_at_end": fin.mbufs_in_use_at_end,
-            "engine": fin.mgmt,
-        });
-        if let Err(e) = std::fs::write(
-            path,
-            serde_json::to_string_pretty(&report).unwrap_or_default(),
-        ) {
+        if let Err(e) = std::fs::write(path, fin.report_json(elapsed)) {
             eprintln!("xfgate: cannot write --stats-json {path}: {e}");
             rc = 1;
         }

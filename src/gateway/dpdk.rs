@@ -21,6 +21,7 @@ use crate::flow::Shard;
 use crate::mgmt::{Mgmt, MgmtCounters, MgmtHandle, Op, Reply};
 use crate::port::dpdk::{self as dp, DpdkPorts, DpdkPortsConfig, DpdkRx, DpdkTx, EthStats, Mbuf};
 use crate::port::PortStats;
+use crate::stats::{PortCounters, SaCounters, StatsReport};
 
 type Worker = Lcore<Mbuf, DpdkRx, DpdkTx>;
 
@@ -61,9 +62,71 @@ pub struct DpdkFinal {
     pub eth: Vec<EthStats>,
     /// The gateway's own per-port queue counters.
     pub queues: Vec<PortStats>,
+    /// The ports' counters as the shared report has them ([`port_counters`]).
+    pub ports: Vec<PortCounters>,
+    /// Per-SA counters, read before the management core flushed the SAD.
+    pub sas: Vec<SaCounters>,
     pub mbufs_in_use_at_start: u64,
     /// Mbufs in use after the workers stopped, before the ports closed.
     pub mbufs_in_use_at_end: u64,
+}
+
+impl DpdkFinal {
+    /// The documented statistics report (docs/stats.md) of the run.
+    pub fn report(&self, uptime: Duration) -> StatsReport {
+        super::report_with_ports(
+            &self.workers,
+            &self.mgmt,
+            uptime,
+            self.ports.clone(),
+            self.sas.clone(),
+        )
+    }
+
+    /// [`DpdkFinal::report`] as JSON with the DPDK extras: `backend` and the
+    /// mempool in-use counts at start and end (equal when no mbuf leaked).
+    pub fn report_json(&self, uptime: Duration) -> String {
+        let mut v = self.report(uptime).to_value();
+        if let Some(o) = v.as_object_mut() {
+            o.insert("backend".into(), "dpdk".into());
+            o.insert(
+                "mbufs_in_use_at_start".into(),
+                self.mbufs_in_use_at_start.into(),
+            );
+            o.insert(
+                "mbufs_in_use_at_end".into(),
+                self.mbufs_in_use_at_end.into(),
+            );
+        }
+        serde_json::to_string_pretty(&v).unwrap_or_default()
+    }
+}
+
+/// The ports' counters for the shared report: DPDK's `rte_eth_stats`, with
+/// the packets the gateway's rx had to refuse (a chained mbuf that does not
+/// fit one buffer) added to `rx_nombuf`.
+pub fn port_counters(
+    ports: &DpdkPorts,
+    eth: &[EthStats],
+    queues: &[PortStats],
+) -> Vec<PortCounters> {
+    ports
+        .ports
+        .iter()
+        .zip(eth.iter().zip(queues))
+        .map(|(p, (e, q))| PortCounters {
+            port: p.info.id,
+            name: p.info.name.clone(),
+            rx: e.ipackets,
+            tx: e.opackets,
+            rx_bytes: e.ibytes,
+            tx_bytes: e.obytes,
+            imissed: e.imissed,
+            ierrors: e.ierrors,
+            rx_nombuf: e.rx_nombuf + q.rx_nombuf,
+            oerrors: e.oerrors,
+        })
+        .collect()
 }
 
 struct Launch {
@@ -226,6 +289,27 @@ impl DpdkGateway {
         }
     }
 
+    /// The gateway's own counters of every port (sums over its queues).
+    pub fn queue_stats(&self) -> Vec<PortStats> {
+        self.ports
+            .ports
+            .iter()
+            .map(|p| p.counters.total())
+            .collect()
+    }
+
+    /// The current statistics report (docs/stats.md).
+    pub fn report(&self, m: &MgmtCounters) -> StatsReport {
+        let ports = port_counters(&self.ports, &self.eth_stats(), &self.queue_stats());
+        super::report_with_ports(
+            &self.worker_snapshots(),
+            m,
+            self.started.elapsed(),
+            ports,
+            Vec::new(),
+        )
+    }
+
     /// `rte_eth_stats` of every port.
     pub fn eth_stats(&self) -> Vec<EthStats> {
         self.ports
@@ -276,15 +360,12 @@ impl DpdkGateway {
     /// counters, stop and close the ports (pcap writers flush), stop the
     /// management core.
     pub fn shutdown(mut self) -> DpdkFinal {
+        let sas = super::sa_counters_of(&self.mgmt);
         let mut workers = self.join_workers();
         workers.sort_by_key(|s| s.lcore);
         let eth = self.eth_stats();
-        let queues = self
-            .ports
-            .ports
-            .iter()
-            .map(|p| p.counters.total())
-            .collect();
+        let queues = self.queue_stats();
+        let ports = port_counters(&self.ports, &eth, &queues);
         let mbufs_in_use_at_end = self.ports.mbufs_in_use();
         // Give the devices a moment to send what their tx queues accepted
         // (a memif peer still has to read its ring) before they close.
@@ -309,6 +390,8 @@ impl DpdkGateway {
             mgmt,
             eth,
             queues,
+            ports,
+            sas,
             mbufs_in_use_at_start,
             mbufs_in_use_at_end,
         }
@@ -340,6 +423,7 @@ fn worker_loop(
     }
     lc.flush_ports();
     lc.offline();
+    lc.sync_cache_stats();
     publish(lc, snap, true);
     WorkerSnapshot {
         lcore: lc.id,
@@ -353,7 +437,8 @@ fn worker_loop(
 fn publish(lc: &Worker, snap: &Mutex<WorkerSnapshot>, done: bool) {
     if let Ok(mut s) = snap.try_lock() {
         s.lcore = lc.id;
-        s.counters = lc.counters.clone();
+        // No allocation: the histograms share bounds.
+        lc.counters.copy_into(&mut s.counters);
         s.cache = lc.shard.stats;
         s.cache_len = lc.shard.len();
         s.done |= done;

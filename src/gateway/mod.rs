@@ -596,8 +596,6 @@ pub fn stats_report(
     nports: usize,
     sas: Vec<crate::stats::SaCounters>,
 ) -> crate::stats::StatsReport {
-    let lcores: Vec<crate::stats::LcoreCounters> =
-        snaps.iter().map(|s| s.counters.clone()).collect();
     let ports = (0..nports)
         .map(|p| {
             let s = ports.stats(p as u16);
@@ -611,9 +609,24 @@ pub fn stats_report(
                 imissed: s.imissed,
                 rx_nombuf: s.rx_nombuf,
                 oerrors: s.tx_full,
+                ..Default::default()
             }
         })
         .collect();
+    report_with_ports(snaps, m, uptime, ports, sas)
+}
+
+/// [`stats_report`] with the ports' counters given (the DPDK gateway passes
+/// `rte_eth_stats`).
+pub fn report_with_ports(
+    snaps: &[WorkerSnapshot],
+    m: &MgmtCounters,
+    uptime: Duration,
+    ports: Vec<crate::stats::PortCounters>,
+    sas: Vec<crate::stats::SaCounters>,
+) -> crate::stats::StatsReport {
+    let lcores: Vec<crate::stats::LcoreCounters> =
+        snaps.iter().map(|s| s.counters.clone()).collect();
     crate::stats::StatsReport::build(
         &lcores,
         crate::stats::ReportInputs {

@@ -209,8 +209,8 @@ pub fn summary(r: &StatsReport) -> String {
     for p in &r.ports {
         let _ = writeln!(
             o,
-            "  port {} {:<12} rx {} ({} B) tx {} ({} B) imissed {} rx_nombuf {} oerrors {}",
-            p.port, p.name, p.rx, p.rx_bytes, p.tx, p.tx_bytes, p.imissed, p.rx_nombuf, p.oerrors
+            "  port {} {:<12} rx {} ({} B) tx {} ({} B) imissed {} ierrors {} rx_nombuf {} oerrors {}",
+            p.port, p.name, p.rx, p.rx_bytes, p.tx, p.tx_bytes, p.imissed, p.ierrors, p.rx_nombuf, p.oerrors
         );
     }
     for l in &r.lcores {

@@ -37,6 +37,8 @@ pub struct PortCounters {
     pub tx_bytes: u64,
     /// Packets the device dropped because rx queues were full.
     pub imissed: u64,
+    /// Erroneous packets the device received (DPDK `ierrors`; 0 for software ports).
+    pub ierrors: u64,
     /// Receive failures for lack of buffers.
     pub rx_nombuf: u64,
     /// Transmit errors (including refused packets).

@@ -3,23 +3,20 @@
 //! `--no-pci --in-memory` and reads its `--stats-json`.
 #![allow(dead_code)]
 
+/// The pcap scenarios the software-port tests share (tests/pcap_scenarios).
+#[path = "../pcap_scenarios/mod.rs"]
+pub mod scenarios;
+#[allow(unused_imports)]
+pub use scenarios::write_pcap;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use xfgate::port::pcap::PcapWriter;
 
 pub fn tmp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("xfgate-dpdk-{}-{}", std::process::id(), name));
     std::fs::create_dir_all(&d).unwrap();
     d
-}
-
-pub fn write_pcap(path: &Path, frames: &[Vec<u8>]) {
-    let mut w = PcapWriter::create(path).unwrap();
-    for (i, f) in frames.iter().enumerate() {
-        w.write(1, i as u32, f).unwrap();
-    }
-    w.finish().unwrap();
 }
 
 /// The result of one xfgate run.
@@ -85,10 +82,16 @@ pub fn u(v: &Value, path: &[&str]) -> u64 {
 /// rx = forwarded + drops, tx = forwarded, no mbuf leaked, the management
 /// core freed everything it retired.
 pub fn check_accounting(s: &Value) {
+    assert_eq!(
+        u(s, &["schema"]),
+        1,
+        "the shared report (docs/stats.md): {s}"
+    );
+    assert_eq!(s["backend"], "dpdk", "{s}");
     let rx = u(s, &["totals", "rx_packets"]);
     let fwd = u(s, &["totals", "forwarded"]);
     let dropped = u(s, &["totals", "dropped"]);
-    let by_reason: u64 = s["drops"]
+    let by_reason: u64 = s["totals"]["drops"]
         .as_object()
         .unwrap()
         .values()
