@@ -297,15 +297,28 @@ impl PacketBuf for Mbuf {
         (m.buf_len as usize).saturating_sub(m.data_off as usize + m.data_len as usize)
     }
 
+    // The length changes below are DPDK's rte_pktmbuf_prepend/adj/append/trim
+    // for a single-segment mbuf (every mbuf the rx path hands out), done in
+    // place on the fields instead of through the C wrappers: no FFI call per
+    // packet. A chained mbuf (never seen here) takes DPDK's own functions.
+
     #[inline]
     fn prepend(&mut self, n: usize) -> Option<&mut [u8]> {
         let n = u16::try_from(n).ok()?;
-        // SAFETY: rte_pktmbuf_prepend checks the headroom and returns NULL
-        // (mbuf unchanged) when it is too small.
-        let p = unsafe { sys::rte_pktmbuf_prepend(self.0.as_ptr(), n) };
-        if p.is_null() {
+        let m = self.raw_mut();
+        if m.nb_segs != 1 {
+            // SAFETY: rte_pktmbuf_prepend checks the headroom and returns
+            // NULL (mbuf unchanged) when it is too small.
+            let p = unsafe { sys::rte_pktmbuf_prepend(self.0.as_ptr(), n) };
+            return (!p.is_null()).then(|| self.data_mut());
+        }
+        if n > m.data_off {
             return None;
         }
+        // data_off + data_len stays the same, so the data stays inside buf_len.
+        m.data_off -= n;
+        m.data_len += n;
+        m.pkt_len += u32::from(n);
         Some(self.data_mut())
     }
 
@@ -314,20 +327,39 @@ impl PacketBuf for Mbuf {
         let Ok(n) = u16::try_from(n) else {
             return false;
         };
-        // SAFETY: rte_pktmbuf_adj checks n against data_len and returns NULL
-        // (mbuf unchanged) when the packet is shorter.
-        !unsafe { sys::rte_pktmbuf_adj(self.0.as_ptr(), n) }.is_null()
+        let m = self.raw_mut();
+        if m.nb_segs != 1 {
+            // SAFETY: rte_pktmbuf_adj checks n against data_len and returns
+            // NULL (mbuf unchanged) when the packet is shorter.
+            return !unsafe { sys::rte_pktmbuf_adj(self.0.as_ptr(), n) }.is_null();
+        }
+        if n > m.data_len {
+            return false;
+        }
+        m.data_off += n;
+        m.data_len -= n;
+        m.pkt_len -= u32::from(n);
+        true
     }
 
     #[inline]
     fn append(&mut self, n: usize) -> Option<&mut [u8]> {
         let n = u16::try_from(n).ok()?;
-        // SAFETY: rte_pktmbuf_append checks the last segment's tailroom and
-        // returns NULL (mbuf unchanged) when it is too small.
-        let p = unsafe { sys::rte_pktmbuf_append(self.0.as_ptr(), n) };
-        if p.is_null() {
+        let m = self.raw_mut();
+        if m.nb_segs != 1 {
+            // SAFETY: rte_pktmbuf_append checks the last segment's tailroom
+            // and returns NULL (mbuf unchanged) when it is too small.
+            let p = unsafe { sys::rte_pktmbuf_append(self.0.as_ptr(), n) };
+            return (!p.is_null()).then(|| self.data_mut());
+        }
+        let tailroom = m
+            .buf_len
+            .saturating_sub(m.data_off.saturating_add(m.data_len));
+        if n > tailroom {
             return None;
         }
+        m.data_len += n;
+        m.pkt_len += u32::from(n);
         Some(self.data_mut())
     }
 
@@ -336,9 +368,18 @@ impl PacketBuf for Mbuf {
         let Ok(n) = u16::try_from(n) else {
             return false;
         };
-        // SAFETY: rte_pktmbuf_trim checks n against the last segment's
-        // data_len and returns -1 (mbuf unchanged) when it is shorter.
-        unsafe { sys::rte_pktmbuf_trim(self.0.as_ptr(), n) == 0 }
+        let m = self.raw_mut();
+        if m.nb_segs != 1 {
+            // SAFETY: rte_pktmbuf_trim checks n against the last segment's
+            // data_len and returns -1 (mbuf unchanged) when it is shorter.
+            return unsafe { sys::rte_pktmbuf_trim(self.0.as_ptr(), n) == 0 };
+        }
+        if n > m.data_len {
+            return false;
+        }
+        m.data_len -= n;
+        m.pkt_len -= u32::from(n);
+        true
     }
 
     #[inline]
@@ -489,7 +530,6 @@ impl TxQueue<Mbuf> for DpdkTx {
         if len == 0 {
             return 0;
         }
-        let bytes: u64 = pkts.iter().map(|m| m.len() as u64).sum();
         // SAFETY: the slice holds `len` owned mbuf pointers (repr(transparent));
         // the PMD takes ownership of the first `n` it returns.
         let n = unsafe {
@@ -509,8 +549,9 @@ impl TxQueue<Mbuf> for DpdkTx {
             std::ptr::copy(p.add(n), p, len - n);
             pkts.pkts.set_len(len - n);
         }
-        let left_bytes: u64 = pkts.iter().map(|m| m.len() as u64).sum();
-        self.stats.add_tx(n as u64, bytes - left_bytes);
+        // Packets only: the bytes are DPDK's (`rte_eth_stats.obytes`) and the
+        // lcore's (`tx_bytes`); no second pass over the burst here.
+        self.stats.add_tx(n as u64, 0);
         if n < len {
             self.stats.add_tx_full((len - n) as u64);
         }
@@ -1098,6 +1139,37 @@ mod tests {
         assert!(m.prepend(70_000).is_none());
         assert!(!m.adj(70_000));
         same(&m, &h);
+
+        // The in-place length changes keep DPDK's pkt_len (what the PMDs
+        // send) equal to the single segment's data_len.
+        assert_eq!(m.raw().pkt_len, u32::from(m.raw().data_len));
+        assert!(m.prepend(20).is_some() && m.append(7).is_some());
+        assert_eq!(m.raw().pkt_len, u32::from(m.raw().data_len));
+        assert!(m.adj(20) && m.trim(7));
+        assert_eq!(m.raw().pkt_len as usize, m.len());
+        same(&m, &h);
+
+        // A chained mbuf takes DPDK's own functions: its length is the chain's.
+        let mut head = Mbuf::from_slice(&pool, &frame).unwrap();
+        let tail = Mbuf::from_slice(&pool, &frame).unwrap();
+        // SAFETY: two single-segment mbufs of the same pool; on success the
+        // head owns the tail.
+        assert_eq!(
+            unsafe { sys::rte_pktmbuf_chain(head.as_ptr(), tail.as_ptr()) },
+            0
+        );
+        std::mem::forget(tail);
+        assert_eq!(head.nb_segs(), 2);
+        assert!(head.adj(14));
+        assert!(head.trim(10));
+        assert!(head.prepend(8).is_some());
+        assert_eq!(head.raw().pkt_len as usize, 2 * frame.len() - 14 - 10 + 8);
+        assert_eq!(
+            head.len(),
+            frame.len() - 14 + 8,
+            "data() is the first segment"
+        );
+        drop(head);
 
         m.set_port(7);
         assert_eq!(m.port(), 7);
