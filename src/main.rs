@@ -379,7 +379,11 @@ fn run_dpdk(app: App, eal: &[String]) -> i32 {
             return 1;
         }
     }
-    let gw = match DpdkGateway::start(&app.opts, dp::DpdkPortsConfig::default()) {
+    let ports_cfg = dp::DpdkPortsConfig {
+        extra_mbufs: dp::infinite_rx_mbufs(eal),
+        ..dp::DpdkPortsConfig::default()
+    };
+    let gw = match DpdkGateway::start(&app.opts, ports_cfg) {
         Ok(g) => g,
         Err(e) => {
             eprintln!("xfgate: {e}");

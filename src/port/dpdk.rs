@@ -169,6 +169,60 @@ pub fn check_vdevs(args: &[String]) -> Result<(), DpdkError> {
     Ok(())
 }
 
+/// Mbufs the `net_pcap` devices of `args` (the EAL arguments) keep for
+/// themselves: with `infinite_rx=1` the driver copies every packet of its
+/// `rx_pcap` files into mbufs of the rx pool at start and replays them from
+/// there, so the pool needs one more mbuf per packet. Files that cannot be
+/// read count 0 (the driver then fails and says why).
+pub fn infinite_rx_mbufs(args: &[String]) -> u64 {
+    let mut vdevs = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--vdev" {
+            vdevs.extend(it.next().map(String::as_str));
+        } else if let Some(v) = a.strip_prefix("--vdev=") {
+            vdevs.push(v);
+        }
+    }
+    vdevs
+        .iter()
+        .filter(|v| v.starts_with("net_pcap") && v.split(',').any(|kv| kv == "infinite_rx=1"))
+        .flat_map(|v| v.split(',').filter_map(|kv| kv.strip_prefix("rx_pcap=")))
+        .map(|f| pcap_packets(std::path::Path::new(f)).unwrap_or(0))
+        .sum()
+}
+
+/// Packets in a pcap file (record headers only; the data is skipped).
+fn pcap_packets(path: &std::path::Path) -> std::io::Result<u64> {
+    use std::io::Read;
+    let mut r = std::io::BufReader::with_capacity(1 << 16, std::fs::File::open(path)?);
+    let mut hdr = [0u8; 24];
+    r.read_exact(&mut hdr)?;
+    let magic = u32::from_le_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]);
+    let le = match magic {
+        0xa1b2_c3d4 | 0xa1b2_3c4d => true,
+        0xd4c3_b2a1 | 0x4d3c_b2a1 => false,
+        _ => return Err(std::io::Error::other("not a pcap file")),
+    };
+    let mut n = 0u64;
+    let mut rec = [0u8; 16];
+    loop {
+        match r.read_exact(&mut rec) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(n),
+            Err(e) => return Err(e),
+        }
+        let b = [rec[8], rec[9], rec[10], rec[11]];
+        let caplen = if le {
+            u32::from_le_bytes(b)
+        } else {
+            u32::from_be_bytes(b)
+        };
+        r.seek_relative(i64::from(caplen))?;
+        n += 1;
+    }
+}
+
 /// Release EAL resources (hugepages, lcore threads) at exit.
 pub fn eal_cleanup() {
     // SAFETY: called once, after every worker returned and every port closed.
@@ -573,6 +627,10 @@ pub struct DpdkPortsConfig {
     pub cache: u32,
     /// MTU to set on every port (None: leave the device's).
     pub mtu: Option<u16>,
+    /// Mbufs devices keep for themselves, added to every pool (net_pcap
+    /// with `infinite_rx=1` holds one per packet of its file:
+    /// [`infinite_rx_mbufs`]).
+    pub extra_mbufs: u64,
 }
 
 impl Default for DpdkPortsConfig {
@@ -583,6 +641,7 @@ impl Default for DpdkPortsConfig {
             nb_txd: 1024,
             cache: 256,
             mtu: None,
+            extra_mbufs: 0,
         }
     }
 }
@@ -777,7 +836,7 @@ impl DpdkPorts {
                 n += u64::from(nb_workers) * 2 * MAX_BURST as u64;
             }
             n += u64::from(nb_lcores) * u64::from(cfg.cache);
-            n += 1024;
+            n += 1024 + cfg.extra_mbufs;
             let n = u32::try_from(n).unwrap_or(u32::MAX);
             let pname = CString::new(format!("xfg_mbuf_s{socket}")).expect("no NUL");
             // SAFETY: valid name; sizes within DPDK's limits.
@@ -1074,6 +1133,49 @@ mod tests {
         assert_eq!(m.headroom(), h.headroom());
         assert_eq!(m.tailroom(), h.tailroom());
         assert_eq!(m.len(), h.len());
+    }
+
+    #[test]
+    fn infinite_rx_pcaps_count_their_packets() {
+        let dir = std::env::temp_dir().join(format!("xfg-infrx-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (a, b) = (dir.join("a.pcap"), dir.join("b.pcap"));
+        for (path, n) in [(&a, 5u32), (&b, 7)] {
+            let mut w = crate::port::pcap::PcapWriter::create(path).unwrap();
+            for i in 0..n {
+                w.write(1, i, &vec![0xab; 60 + i as usize]).unwrap();
+            }
+            w.finish().unwrap();
+        }
+        let args = |v: &[String]| -> Vec<String> {
+            v.iter()
+                .flat_map(|d| ["--vdev".to_string(), d.clone()])
+                .collect()
+        };
+        let (a, b) = (a.display(), b.display());
+        assert_eq!(
+            infinite_rx_mbufs(&args(&[
+                format!("net_pcap0,rx_pcap={a},rx_pcap={b},infinite_rx=1"),
+                "net_null1,no-rx=1".into(),
+            ])),
+            12
+        );
+        // Without infinite_rx the driver reads the file as it goes.
+        assert_eq!(
+            infinite_rx_mbufs(&args(&[format!("net_pcap0,rx_pcap={a}")])),
+            0
+        );
+        assert_eq!(
+            infinite_rx_mbufs(&[format!("--vdev=net_pcap0,rx_pcap={b},infinite_rx=1")]),
+            7
+        );
+        assert_eq!(
+            infinite_rx_mbufs(&args(&[
+                "net_pcap0,rx_pcap=/nonexistent.pcap,infinite_rx=1".into()
+            ])),
+            0
+        );
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]
