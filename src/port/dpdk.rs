@@ -1256,10 +1256,8 @@ mod tests {
         let tail = Mbuf::from_slice(&pool, &frame).unwrap();
         // SAFETY: two single-segment mbufs of the same pool; on success the
         // head owns the tail.
-        assert_eq!(
-            unsafe { sys::rte_pktmbuf_chain(head.as_ptr(), tail.as_ptr()) },
-            0
-        );
+        let rc = unsafe { sys::rte_pktmbuf_chain(head.as_ptr(), tail.as_ptr()) };
+        assert_eq!(rc, 0);
         std::mem::forget(tail);
         assert_eq!(head.nb_segs(), 2);
         assert!(head.adj(14));
