@@ -14,4 +14,5 @@
 #include <rte_bus_vdev.h>
 #include <rte_cycles.h>
 #include <rte_version.h>
+#include <rte_telemetry.h>
 #include "helpers.h"

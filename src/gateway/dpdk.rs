@@ -233,6 +233,7 @@ impl DpdkGateway {
             .map(|_| Arc::new(Mutex::new(WorkerSnapshot::default())))
             .collect();
         let results: Vec<_> = (0..nworkers).map(|_| Arc::new(Mutex::new(None))).collect();
+        register_telemetry(&snapshots);
         let mut gw = DpdkGateway {
             mgmt: mh,
             mgmt_join: Some(mjoin),
@@ -370,6 +371,9 @@ impl DpdkGateway {
         let queues = self.queue_stats();
         let ports = port_counters(&self.ports, &eth, &queues);
         let mbufs_in_use_at_end = self.ports.mbufs_in_use();
+        if let Ok(mut g) = TELEMETRY.lock() {
+            *g = None;
+        }
         // Give the devices a moment to send what their tx queues accepted
         // (a memif peer still has to read its ring) before they close.
         std::thread::sleep(TX_DRAIN_GRACE);
@@ -399,6 +403,111 @@ impl DpdkGateway {
             mbufs_in_use_at_end,
         }
     }
+}
+
+// ---------------------------------------------------------------------------
+// DPDK telemetry: `/xfgate/stats` (dpdk-telemetry.py, or the v2 socket).
+
+/// The snapshots the telemetry callback reads (the running gateway's).
+static TELEMETRY: Mutex<Option<Vec<Arc<Mutex<WorkerSnapshot>>>>> = Mutex::new(None);
+
+/// The telemetry command name.
+pub const TELEMETRY_CMD: &str = "/xfgate/stats";
+
+/// `/xfgate/stats`: the gateway's totals over all workers as one dict
+/// (`rx_packets`, `rx_bytes`, `tx_packets`, `tx_bytes`, `forwarded`,
+/// `encapsulated`, `decapsulated`, `dropped`, `drop_<reason>` for every
+/// reason, `cache_lookups`, `cache_hits`, `cache_misses`, `workers`). Runs on
+/// DPDK's telemetry thread; reads the snapshots the workers publish.
+extern "C" fn telemetry_stats(
+    _cmd: *const std::os::raw::c_char,
+    _params: *const std::os::raw::c_char,
+    d: *mut sys::rte_tel_data,
+) -> c_int {
+    let fill = || -> Option<Vec<(String, u64)>> {
+        let g = TELEMETRY.lock().ok()?;
+        let snaps = g.as_ref()?;
+        let mut t = crate::stats::LcoreCounters::default();
+        let (mut look, mut hits, mut misses) = (0, 0, 0);
+        for s in snaps {
+            let s = s.lock().ok()?;
+            let c = &s.counters;
+            t.rx_packets += c.rx_packets;
+            t.rx_bytes += c.rx_bytes;
+            t.tx_packets += c.tx_packets;
+            t.tx_bytes += c.tx_bytes;
+            t.forwarded += c.forwarded;
+            t.encapsulated += c.encapsulated;
+            t.decapsulated += c.decapsulated;
+            for (a, b) in t.drops.iter_mut().zip(c.drops.iter()) {
+                *a += b;
+            }
+            look += s.cache.lookups;
+            hits += s.cache.hits;
+            misses += s.cache.misses;
+        }
+        let mut v = vec![
+            ("rx_packets".to_string(), t.rx_packets),
+            ("rx_bytes".to_string(), t.rx_bytes),
+            ("tx_packets".to_string(), t.tx_packets),
+            ("tx_bytes".to_string(), t.tx_bytes),
+            ("forwarded".to_string(), t.forwarded),
+            ("encapsulated".to_string(), t.encapsulated),
+            ("decapsulated".to_string(), t.decapsulated),
+            ("dropped".to_string(), t.drops.iter().sum()),
+        ];
+        for r in crate::stats::DropReason::ALL {
+            v.push((format!("drop_{}", r.name()), t.drops[r as usize]));
+        }
+        v.push(("cache_lookups".to_string(), look));
+        v.push(("cache_hits".to_string(), hits));
+        v.push(("cache_misses".to_string(), misses));
+        v.push(("workers".to_string(), snaps.len() as u64));
+        Some(v)
+    };
+    // Never unwind into DPDK's thread.
+    let Ok(Some(v)) = std::panic::catch_unwind(fill) else {
+        return -1;
+    };
+    // SAFETY: `d` is the reply container DPDK hands the callback; the keys
+    // are NUL-terminated and copied by rte_tel_data_add_dict_u64.
+    unsafe {
+        if sys::rte_tel_data_start_dict(d) != 0 {
+            return -1;
+        }
+        for (k, x) in v {
+            if let Ok(k) = std::ffi::CString::new(k) {
+                sys::rte_tel_data_add_dict_u64(d, k.as_ptr(), x);
+            }
+        }
+    }
+    0
+}
+
+/// Serve `snaps` under [`TELEMETRY_CMD`] (registered once per process;
+/// without EAL telemetry, `--no-telemetry`, nobody asks).
+fn register_telemetry(snaps: &[Arc<Mutex<WorkerSnapshot>>]) {
+    static REGISTERED: std::sync::Once = std::sync::Once::new();
+    if let Ok(mut g) = TELEMETRY.lock() {
+        *g = Some(snaps.to_vec());
+    }
+    REGISTERED.call_once(|| {
+        // SAFETY: static NUL-terminated strings; the callback has the
+        // telemetry_cb signature and lives for the whole process.
+        let rc = unsafe {
+            sys::rte_telemetry_register_cmd(
+                c"/xfgate/stats".as_ptr(),
+                Some(telemetry_stats),
+                c"xfgate gateway totals over all workers. Takes no parameters".as_ptr(),
+            )
+        };
+        if rc != 0 {
+            eprintln!(
+                "xfgate: telemetry: cannot register {TELEMETRY_CMD}: {}",
+                dp::strerror(-rc)
+            );
+        }
+    });
 }
 
 fn worker_loop(
