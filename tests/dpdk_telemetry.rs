@@ -124,7 +124,10 @@ fn dpdk_telemetry_serves_xfgate_stats() {
         if st.is_object() && u(&st, &["rx_packets"]) > 0 {
             break st;
         }
-        assert!(t0.elapsed() < Duration::from_secs(10), "a dict with traffic: {r}");
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "a dict with traffic: {r}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     };
     let rx = u(&stats, &["rx_packets"]);
