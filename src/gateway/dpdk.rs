@@ -364,8 +364,9 @@ impl DpdkGateway {
     /// counters, stop and close the ports (pcap writers flush), stop the
     /// management core.
     pub fn shutdown(mut self) -> DpdkFinal {
-        let sas = super::sa_counters_of(&self.mgmt);
         let mut workers = self.join_workers();
+        // After the workers' last bursts, before the management core flushes.
+        let sas = super::sa_counters_of(&self.mgmt);
         workers.sort_by_key(|s| s.lcore);
         let eth = self.eth_stats();
         let queues = self.queue_stats();
