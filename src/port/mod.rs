@@ -42,7 +42,7 @@ pub mod ring;
 pub mod vdev;
 
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crossbeam_queue::ArrayQueue;
@@ -78,6 +78,13 @@ impl<B> Burst<B> {
         Burst {
             pkts: Vec::with_capacity(MAX_BURST),
         }
+    }
+
+    /// A burst without storage, to hold a place while the real one is
+    /// borrowed elsewhere (`mem::replace`); it allocates nothing and must
+    /// not be pushed to (a push would allocate).
+    pub fn placeholder() -> Burst<B> {
+        Burst { pkts: Vec::new() }
     }
 
     pub fn len(&self) -> usize {
@@ -334,26 +341,107 @@ impl PortCounters {
 // ---------------------------------------------------------------------------
 // Buffer pool
 
+/// Buffers the owner thread of a pool keeps for itself (LIFO, no atomics).
+pub const LOCAL_CACHE: usize = 512;
+
 struct PoolShared {
+    /// The shared free list: start-up stock, refills, frees from other threads.
     free: ArrayQueue<HeapBuf>,
     capacity: usize,
     buf_size: usize,
     headroom: usize,
+    /// A thread has bound its local cache to this pool (at most one may).
+    claimed: AtomicBool,
+    /// Buffers in the owner thread's local cache. Written by the owner only
+    /// (a plain store, no read-modify-write); read by anyone for `in_use`.
+    cached: AtomicUsize,
+}
+
+/// The calling thread's cache of free buffers of the one pool it owns.
+/// Entries keep their pool reference, so taking one out or putting one back
+/// changes no reference count.
+struct LocalCache {
+    pool: Option<Arc<PoolShared>>,
+    bufs: Vec<(HeapBuf, Arc<PoolShared>)>,
+}
+
+impl LocalCache {
+    const EMPTY: LocalCache = LocalCache {
+        pool: None,
+        bufs: Vec::new(),
+    };
+
+    #[inline]
+    fn is_bound_to(&self, p: &Arc<PoolShared>) -> bool {
+        self.pool.as_ref().is_some_and(|q| Arc::ptr_eq(q, p))
+    }
+
+    /// Bind to `p` unless bound to a pool that is still in use (a live
+    /// [`Pool`] handle or a buffer out) or `p` is another thread's.
+    fn try_bind(&mut self, p: &Arc<PoolShared>) -> bool {
+        if let Some(cur) = &self.pool {
+            // References: the binding and one per cached buffer. Anything
+            // more is a live handle or a buffer in flight: stay.
+            if Arc::strong_count(cur) > 1 + self.bufs.len() {
+                return false;
+            }
+            self.release();
+        }
+        if p.claimed
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            return false;
+        }
+        if self.bufs.capacity() < LOCAL_CACHE {
+            // Once per thread: the cache's storage.
+            self.bufs.reserve_exact(LOCAL_CACHE);
+        }
+        self.pool = Some(p.clone());
+        true
+    }
+
+    /// Give every cached buffer back to the shared list and unbind.
+    fn release(&mut self) {
+        if let Some(p) = self.pool.take() {
+            for (b, _) in self.bufs.drain(..) {
+                // Cannot overflow: the list has room for every buffer.
+                let _ = p.free.push(b);
+            }
+            p.cached.store(0, Ordering::Relaxed);
+            p.claimed.store(false, Ordering::Release);
+        }
+    }
+}
+
+impl Drop for LocalCache {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+thread_local! {
+    static LOCAL: std::cell::RefCell<LocalCache> =
+        const { std::cell::RefCell::new(LocalCache::EMPTY) };
 }
 
 /// A bounded pool of [`HeapBuf`]s for the software ports (the software
 /// `rte_mempool`).
 ///
-/// Every buffer is allocated when the pool is created; [`Pool::alloc`] pops
-/// one from a lock-free free list and dropping the [`PooledBuf`] pushes it
-/// back, from whichever thread drops it, without allocating.
+/// Every buffer is allocated when the pool is created; [`Pool::alloc`] takes
+/// one and dropping the [`PooledBuf`] gives it back, from whichever thread
+/// drops it, without allocating.
 ///
-/// Per-worker caching: instead of one pool with per-lcore caches in front of
-/// a shared list (DPDK's layout), the [`registry`] gives each worker its own
-/// pool, so the free list's cache lines stay with one core in the common case
-/// (rx, process, tx or drop on the same worker). A packet that crosses to
-/// another worker (over a ring) still returns to the pool it came from. The
-/// in-use count is exact: `capacity - free`.
+/// Per-lcore cache, as DPDK's mempool has: the first thread that allocates
+/// from a pool becomes its owner (the [`registry`] gives each worker its own
+/// pool, and the worker's rx queues allocate from it). The owner keeps up to
+/// [`LOCAL_CACHE`] free buffers in a thread-local stack: a packet received,
+/// processed and sent or dropped on its worker costs no atomic operation and
+/// no reference count change, and the most recently freed (cache-hot)
+/// buffer is the next one handed out. Other threads (a packet that crossed a
+/// ring to another worker) return buffers to the shared lock-free list,
+/// from which the owner refills. The in-use count is exact when the owner
+/// is not running: `capacity - shared free - owner's cache`.
 #[derive(Clone)]
 pub struct Pool {
     shared: Arc<PoolShared>,
@@ -385,6 +473,8 @@ impl Pool {
                 capacity: n,
                 buf_size,
                 headroom,
+                claimed: AtomicBool::new(false),
+                cached: AtomicUsize::new(0),
             }),
         }
     }
@@ -398,12 +488,30 @@ impl Pool {
     /// exhausted.
     #[inline]
     pub fn alloc(&self) -> Option<PooledBuf> {
-        let mut buf = self.shared.free.pop()?;
-        buf.reset(self.shared.headroom);
-        Some(PooledBuf {
-            buf,
-            pool: Some(self.shared.clone()),
-        })
+        let local = LOCAL
+            .try_with(|l| {
+                let mut l = l.try_borrow_mut().ok()?;
+                if !l.is_bound_to(&self.shared) && !l.try_bind(&self.shared) {
+                    return None;
+                }
+                let (buf, pool) = l.bufs.pop()?;
+                pool.cached.store(l.bufs.len(), Ordering::Relaxed);
+                Some(PooledBuf {
+                    buf,
+                    pool: Some(pool),
+                })
+            })
+            .ok()
+            .flatten();
+        let mut b = match local {
+            Some(b) => b,
+            None => PooledBuf {
+                buf: self.shared.free.pop()?,
+                pool: Some(self.shared.clone()),
+            },
+        };
+        b.buf.reset(self.shared.headroom);
+        Some(b)
     }
 
     /// A packet holding a copy of `data` (which must fit the data room), or
@@ -424,12 +532,12 @@ impl Pool {
 
     /// Buffers handed out and not yet returned.
     pub fn in_use(&self) -> usize {
-        self.shared.capacity - self.shared.free.len()
+        self.shared.capacity - self.available().min(self.shared.capacity)
     }
 
-    /// Buffers available.
+    /// Buffers available (shared list and the owner's cache).
     pub fn available(&self) -> usize {
-        self.shared.free.len()
+        self.shared.free.len() + self.shared.cached.load(Ordering::Relaxed)
     }
 
     /// Size of each buffer, headroom included.
@@ -484,9 +592,32 @@ impl PooledBuf {
 impl Drop for PooledBuf {
     #[inline]
     fn drop(&mut self) {
-        if let Some(pool) = self.pool.take() {
-            // An empty boxed slice does not allocate.
-            let buf = std::mem::replace(&mut self.buf, HeapBuf::new(0, 0));
+        let Some(pool) = self.pool.take() else {
+            return;
+        };
+        // An empty boxed slice does not allocate.
+        let buf = std::mem::replace(&mut self.buf, HeapBuf::new(0, 0));
+        let mut item = Some((buf, pool));
+        // The owner thread keeps it (no atomics); `try_with` fails only while
+        // this thread's locals are being destroyed.
+        let _ = LOCAL.try_with(|l| {
+            let Ok(mut l) = l.try_borrow_mut() else {
+                return;
+            };
+            let Some((_, pool)) = item.as_ref() else {
+                return;
+            };
+            if l.is_bound_to(pool) && l.bufs.len() < LOCAL_CACHE {
+                if let Some(it) = item.take() {
+                    l.bufs.push(it);
+                    let n = l.bufs.len();
+                    if let Some(p) = &l.pool {
+                        p.cached.store(n, Ordering::Relaxed);
+                    }
+                }
+            }
+        });
+        if let Some((buf, pool)) = item {
             // The queue holds exactly `capacity` slots and only this pool's
             // buffers come back, so the push cannot find it full.
             let r = pool.free.push(buf);
@@ -595,6 +726,70 @@ mod tests {
         }
         assert_eq!(pool.in_use(), 8);
         std::thread::spawn(move || drop(burst)).join().unwrap();
+        assert_eq!(pool.in_use(), 0);
+    }
+
+    #[test]
+    fn owner_cache_is_lifo_and_counted() {
+        // A fresh thread: its local cache is unbound.
+        std::thread::spawn(|| {
+            let pool = Pool::new(64, 256, 32);
+            let a = pool.alloc_from(&[1]).unwrap();
+            let addr = a.data().as_ptr();
+            drop(a);
+            // Owner thread: the buffer went to the local cache...
+            assert_eq!(pool.in_use(), 0);
+            assert_eq!(pool.shared.cached.load(Ordering::Relaxed), 1);
+            // ...and is the next one handed out (cache-hot), emptied.
+            let b = pool.alloc().unwrap();
+            assert_eq!(b.data().as_ptr(), addr);
+            assert!(b.is_empty());
+            assert_eq!(b.headroom(), 32);
+            assert_eq!(pool.in_use(), 1);
+            // A second pool on the same thread works through the shared list.
+            let other = Pool::new(4, 128, 16);
+            let c = other.alloc().unwrap();
+            assert_eq!(other.in_use(), 1);
+            drop(c);
+            assert_eq!(other.in_use(), 0);
+            assert_eq!(other.shared.cached.load(Ordering::Relaxed), 0);
+            // Frees from another thread go to the shared list.
+            let mut burst = Burst::new();
+            for i in 0..40u8 {
+                burst.push(pool.alloc_from(&[i]).unwrap()).unwrap_or(());
+            }
+            let held = burst.len();
+            assert_eq!(pool.in_use(), held + 1);
+            std::thread::spawn(move || drop(burst)).join().unwrap();
+            assert_eq!(pool.in_use(), 1);
+            drop(b);
+            assert_eq!(pool.in_use(), 0);
+            // Once the first pool is gone, the thread can cache the second.
+            drop(pool);
+            let d = other.alloc().unwrap();
+            drop(d);
+            assert_eq!(other.shared.cached.load(Ordering::Relaxed), 1);
+            assert_eq!(other.in_use(), 0);
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn owner_exit_returns_its_cache() {
+        let pool = Pool::new(16, 128, 16);
+        let p = pool.clone();
+        std::thread::spawn(move || {
+            let v: Vec<_> = (0..10).map(|_| p.alloc().unwrap()).collect();
+            drop(v);
+            assert_eq!(p.shared.cached.load(Ordering::Relaxed), 10);
+        })
+        .join()
+        .unwrap();
+        // The owner's locals were destroyed at exit: all back, unclaimed.
+        assert_eq!(pool.shared.cached.load(Ordering::Relaxed), 0);
+        assert_eq!(pool.shared.free.len(), 16);
+        assert!(!pool.shared.claimed.load(Ordering::Relaxed));
         assert_eq!(pool.in_use(), 0);
     }
 
