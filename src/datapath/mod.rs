@@ -208,8 +208,10 @@ impl<B: PacketBuf, R: RxQueue<B>, T: TxQueue<B>> Lcore<B, R, T> {
         got
     }
 
-    /// Bring the shard's counters and miss timings into the lcore counters.
+    /// Bring the shard's counters, miss timings and the generators' new-flow
+    /// counts into the lcore counters.
     pub fn sync_cache_stats(&mut self) {
+        self.counters.new_flow_packets = self.rx.iter().map(|(_, q)| q.new_flow_packets()).sum();
         let s = &self.shard.stats;
         let c = &mut self.counters.cache;
         c.lookups = s.lookups;

@@ -410,12 +410,6 @@ impl GenRx {
             }
         }
     }
-
-    /// Packets of never-seen flows this queue has sent (every one of them a
-    /// guaranteed flow-cache miss: each new flow sends one packet).
-    pub fn new_flow_packets(&self) -> u64 {
-        self.new_sent
-    }
 }
 
 /// Normalized cumulative Zipf weights `1/(k+1)^s`, the last entry exactly 1.
@@ -714,6 +708,12 @@ impl RxQueue<PooledBuf> for GenRx {
     fn is_done(&self) -> bool {
         self.remaining == Some(0)
     }
+
+    /// Packets of never-seen flows this queue has sent (each new flow sends
+    /// one packet, so every one of them is a flow-cache miss).
+    fn new_flow_packets(&self) -> u64 {
+        self.new_sent
+    }
 }
 
 #[cfg(test)]
@@ -868,6 +868,11 @@ mod tests {
                 assert!(new.insert(t), "a new flow repeated");
             }
         });
+        assert_eq!(
+            g.new_flow_packets(),
+            n_new,
+            "exact count of new-flow packets"
+        );
         let share = n_new as f64 / 100_000.0;
         assert!((share - 0.20).abs() < 0.01, "new-flow share {share}");
     }

@@ -175,6 +175,12 @@ pub trait RxQueue<B> {
     fn is_done(&self) -> bool {
         false
     }
+
+    /// Packets of never-seen flows this queue has produced (traffic
+    /// generators; 0 for every other port).
+    fn new_flow_packets(&self) -> u64 {
+        0
+    }
 }
 
 /// One transmit queue of one port, owned by one worker (`rte_eth_tx_burst`).

@@ -220,6 +220,11 @@ pub struct LcoreCounters {
     pub loops: u64,
     /// Iterations that received at least one packet.
     pub busy_loops: u64,
+    /// Packets of never-seen flows among `rx_packets`, as the traffic
+    /// generators that produced them count them (0 without a generator):
+    /// each is a guaranteed flow-cache miss, so the established flows' hit
+    /// ratio is `hits / (lookups - new_flow_packets)`, from counters alone.
+    pub new_flow_packets: u64,
     /// Flow-cache counters.
     pub cache: CacheCounters,
     /// Duration of each busy poll iteration (rx burst, processing, tx, sweep;
@@ -245,6 +250,7 @@ impl LcoreCounters {
             drops: [0; DropReason::COUNT],
             loops: 0,
             busy_loops: 0,
+            new_flow_packets: 0,
             cache: CacheCounters::default(),
             burst_ns: new_latency_histogram(),
             miss_ns: new_latency_histogram(),
@@ -337,6 +343,7 @@ impl LcoreCounters {
         dst.drops = self.drops;
         dst.loops = self.loops;
         dst.busy_loops = self.busy_loops;
+        dst.new_flow_packets = self.new_flow_packets;
         dst.cache = self.cache;
         dst.burst_ns.copy_from(&self.burst_ns);
         dst.miss_ns.copy_from(&self.miss_ns);

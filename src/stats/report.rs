@@ -722,7 +722,10 @@ pub(crate) mod tests {
         assert_eq!(i3.burst_ns, Percentiles::default());
         assert_eq!(hub.report(ReportInputs::default()).latency_interval, None);
         let line = crate::stats::live_line(&r1, &r2, Duration::from_secs(1));
-        assert!(line.contains("burst p50/p99 50.0us/50.0us"), "{line}");
+        assert!(
+            line.contains("burst p50/p99/p99.9 50.0us/50.0us/50.0us"),
+            "{line}"
+        );
     }
 
     #[test]
