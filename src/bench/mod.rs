@@ -16,7 +16,8 @@
 //! - `flood`: share of never-seen flows 0..100 % (10k established flows);
 //!   Mpps and the hit ratio of the established flows.
 //! - `sizes`: 64, 512, 1420 bytes and IMIX with AES-128-GCM and AES-256-GCM;
-//!   Mpps, Gbps, and the bare cipher's Gbps on the bench thread.
+//!   Mpps, Gbps, and the bare cipher's Gbps on a thread pinned to the
+//!   worker's core (same seal call, key size and payload lengths).
 //! - `lcores`: 1..N workers.
 //!
 //! Measurement: each sample starts a fresh gateway (configuration applied
@@ -405,8 +406,9 @@ pub struct PointInfo {
     pub scenario: String,
     pub point: String,
     pub x: f64,
-    /// `miss_latency_ns` (policies); `cipher_gbps` and `bypass_mpps` (sizes:
-    /// the bare cipher on the bench thread, and the same traffic through
+    /// `miss_latency_ns` (policies); `cipher_gbps` (with `_min`/`_max`) and
+    /// `bypass_mpps` (sizes, medians over the repetitions, measured between
+    /// them: the bare cipher on the worker's core, and the same traffic through
     /// plaintext policies, selective cache).
     pub extra: BTreeMap<String, f64>,
 }
@@ -619,41 +621,47 @@ pub fn run(o: &BenchOpts, command: &str) -> Result<Report, String> {
                     scenario::miss_latency_ns(ops, b.flows, iters)?,
                 );
             }
-            "sizes" => {
+            _ => {}
+        }
+        // Sizes: the references are measured in every repetition, interleaved
+        // with the strategies (cipher, bypass, selective, flush-all, off,
+        // cipher, ...) so machine drift hits them alike; medians are kept.
+        let (mut cipher, mut bypass) = (Vec::new(), Vec::new());
+        let bypass_ops = if pt.scenario == "sizes" {
+            let text = scenario::config_text(b.policies, b.flows, b.key_bits, true);
+            scenario::config_ops(&text)?
+        } else {
+            Vec::new()
+        };
+        let first = samples.len();
+        for rep in 0..o.reps {
+            if pt.scenario == "sizes" {
                 let budget = if o.quick {
                     Duration::from_millis(20)
                 } else {
-                    Duration::from_millis(500)
+                    Duration::from_millis(300)
                 };
-                extra.insert(
-                    "cipher_gbps".to_string(),
-                    scenario::cipher_gbps(&b.size, b.key_bits, budget)?,
-                );
+                // The bare cipher on the worker's core: same seal call, key
+                // size and payload lengths as the gateway's.
+                cipher.push(scenario::cipher_gbps_on(
+                    scenario::first_worker_cpu(),
+                    &b.size,
+                    b.key_bits,
+                    budget,
+                )?);
                 // The same traffic through plaintext (bypass) policies: the
                 // generator, lookup and forwarding without the cipher, which
                 // run on the same worker core (software ports).
-                let text = scenario::config_text(b.policies, b.flows, b.key_bits, true);
-                let bops = scenario::config_ops(&text)?;
                 let spec = RunSpec {
                     scenario: pt.scenario,
                     label: pt.label.clone(),
                     x: pt.x,
                     bypass: true,
+                    rep,
                     ..b.clone()
                 };
-                let s = scenario::run_sample(&spec, &bops, &[])?;
-                extra.insert("bypass_mpps".to_string(), s.mpps);
+                bypass.push(scenario::run_sample(&spec, &bypass_ops, &[])?.mpps);
             }
-            _ => {}
-        }
-        infos.push(PointInfo {
-            scenario: pt.scenario.to_string(),
-            point: pt.label.clone(),
-            x: pt.x,
-            extra,
-        });
-        let first = samples.len();
-        for rep in 0..o.reps {
             for &st in &o.strategies {
                 done += 1;
                 eprint!(
@@ -676,6 +684,20 @@ pub fn run(o: &BenchOpts, command: &str) -> Result<Report, String> {
                 samples.push(scenario::run_sample(&spec, ops, &churn)?);
             }
         }
+        if let Some(c) = Stat::of(&cipher) {
+            extra.insert("cipher_gbps".to_string(), c.median);
+            extra.insert("cipher_gbps_min".to_string(), c.min);
+            extra.insert("cipher_gbps_max".to_string(), c.max);
+        }
+        if let Some(bp) = Stat::of(&bypass) {
+            extra.insert("bypass_mpps".to_string(), bp.median);
+        }
+        infos.push(PointInfo {
+            scenario: pt.scenario.to_string(),
+            point: pt.label.clone(),
+            x: pt.x,
+            extra,
+        });
         eprint!("\r\x1b[K");
         if printed_header != pt.scenario {
             printed_header = pt.scenario;
@@ -832,7 +854,11 @@ fn table_row(pt: &Point, sums: &[Summary], info: Option<&PointInfo>) -> String {
         }
     }
     if let Some(i) = info {
-        for (k, v) in &i.extra {
+        for (k, v) in i
+            .extra
+            .iter()
+            .filter(|(k, _)| !k.ends_with("_min") && !k.ends_with("_max"))
+        {
             notes.push(format!("{k} {v:.1}"));
         }
     }

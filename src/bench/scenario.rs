@@ -610,9 +610,43 @@ pub fn miss_latency_ns(ops: &[Op], flows: u64, iters: usize) -> Result<f64, Stri
     Ok(ns)
 }
 
-/// Bare AES-GCM throughput on this thread, expressed in frame bytes: the
-/// seal of one ESP tunnel payload (inner packet + trailer, 8 bytes AAD) per
-/// frame of the generator's size sequence, in Gbit/s of frames.
+/// The CPU the first worker of [`run_sample`] is pinned to.
+pub fn first_worker_cpu() -> usize {
+    let ncpu = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    1 % ncpu
+}
+
+/// [`cipher_gbps`] on a thread pinned to `cpu` (the worker's core, so the
+/// reference and the gateway run on the same core), if it can be pinned.
+pub fn cipher_gbps_on(
+    cpu: usize,
+    size: &str,
+    key_bits: u32,
+    budget: Duration,
+) -> Result<f64, String> {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            if let Some(c) = core_affinity::get_core_ids()
+                .unwrap_or_default()
+                .into_iter()
+                .find(|c| c.id == cpu)
+            {
+                core_affinity::set_for_current(c);
+            }
+            cipher_gbps(size, key_bits, budget)
+        })
+        .join()
+        .unwrap_or_else(|_| Err("cipher thread panicked".into()))
+    })
+}
+
+/// Bare AES-GCM throughput on this thread, expressed in frame bytes: per
+/// frame of the generator's size sequence, the same call the gateway makes
+/// for it ([`EspAead::seal_in_place`] of [`AwsLcGcm`], key of `key_bits`, 8
+/// bytes of AAD, a fresh nonce) over the same ESP tunnel payload (inner IP
+/// packet + pad + pad length + next header), in Gbit/s of frames.
 pub fn cipher_gbps(size: &str, key_bits: u32, budget: Duration) -> Result<f64, String> {
     let alg = if key_bits == 256 {
         AeadAlg::Aes256Gcm
