@@ -613,15 +613,12 @@ pub fn run(o: &BenchOpts, command: &str) -> Result<Report, String> {
         }
         let ops = &ops_cache[&key];
         let mut extra = BTreeMap::new();
-        match pt.scenario {
-            "policies" => {
-                let iters = if o.quick { 2_000 } else { 200_000 };
-                extra.insert(
-                    "miss_latency_ns".to_string(),
-                    scenario::miss_latency_ns(ops, b.flows, iters)?,
-                );
-            }
-            _ => {}
+        if pt.scenario == "policies" {
+            let iters = if o.quick { 2_000 } else { 200_000 };
+            extra.insert(
+                "miss_latency_ns".to_string(),
+                scenario::miss_latency_ns(ops, b.flows, iters)?,
+            );
         }
         // Sizes: the references are measured in every repetition, interleaved
         // with the strategies (cipher, bypass, selective, flush-all, off,
