@@ -663,13 +663,17 @@ impl RxQueue<PooledBuf> for GenRx {
             }
             want = want.min(backlog);
         }
-        let (mut made, mut got, mut bytes) = (0u64, 0usize, 0u64);
-        while made < want {
-            let Some(mut b) = self.pool.alloc() else {
-                self.stats.add_rx_nombuf(1);
-                break;
-            };
-            made += 1;
+        let start = out.len();
+        let made = self.pool.alloc_bulk(out, want as usize);
+        if (made as u64) < want {
+            self.stats.add_rx_nombuf(1);
+        }
+        let (mut got, mut bytes) = (0usize, 0u64);
+        // Fill the new packets in place; keep the good ones at the front
+        // (a transform may drop one), in order.
+        let pkts = &mut out.as_mut_slice()[start..];
+        for r in 0..pkts.len() {
+            let b = &mut pkts[r];
             let i = self.pick();
             self.new_sent += u64::from(i >= self.flows);
             let t = self.layout.tuple(i);
@@ -688,15 +692,18 @@ impl RxQueue<PooledBuf> for GenRx {
             self.ip_id = self.ip_id.wrapping_add(1);
             b.set_port(self.port);
             if let Some(f) = self.transform.as_mut() {
-                if !f(&mut b) {
+                if !f(b) {
                     self.stats.add_imissed(1);
                     continue;
                 }
             }
             bytes += b.len() as u64;
-            let _ = out.push(b);
+            pkts.swap(got, r);
             got += 1;
         }
+        // Dropped ones (at the back) go back to the pool.
+        out.truncate(start + got);
+        let made = made as u64;
         self.paced += made;
         if let Some(rem) = self.remaining.as_mut() {
             *rem -= made;

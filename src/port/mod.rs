@@ -364,11 +364,12 @@ struct PoolShared {
 }
 
 /// The calling thread's cache of free buffers of the one pool it owns.
-/// Entries keep their pool reference, so taking one out or putting one back
-/// changes no reference count.
+/// Entries are whole (free) packets that keep their pool reference, so
+/// taking one out or putting one back changes no reference count, and a
+/// burst moves in or out with one copy of the array.
 struct LocalCache {
     pool: Option<Arc<PoolShared>>,
-    bufs: Vec<(HeapBuf, Arc<PoolShared>)>,
+    bufs: Vec<PooledBuf>,
 }
 
 impl LocalCache {
@@ -410,9 +411,13 @@ impl LocalCache {
     /// Give every cached buffer back to the shared list and unbind.
     fn release(&mut self) {
         if let Some(p) = self.pool.take() {
-            for (b, _) in self.bufs.drain(..) {
-                // Cannot overflow: the list has room for every buffer.
-                let _ = p.free.push(b);
+            for mut b in self.bufs.drain(..) {
+                if b.pool.take().is_some() {
+                    // Cannot overflow: the list has room for every buffer.
+                    let _ = p
+                        .free
+                        .push(std::mem::replace(&mut b.buf, HeapBuf::new(0, 0)));
+                }
             }
             p.cached.store(0, Ordering::Relaxed);
             p.claimed.store(false, Ordering::Release);
@@ -500,12 +505,9 @@ impl Pool {
                 if !l.is_bound_to(&self.shared) && !l.try_bind(&self.shared) {
                     return None;
                 }
-                let (buf, pool) = l.bufs.pop()?;
-                pool.cached.store(l.bufs.len(), Ordering::Relaxed);
-                Some(PooledBuf {
-                    buf,
-                    pool: Some(pool),
-                })
+                let b = l.bufs.pop()?;
+                self.shared.cached.store(l.bufs.len(), Ordering::Relaxed);
+                Some(b)
             })
             .ok()
             .flatten();
@@ -518,6 +520,37 @@ impl Pool {
         };
         b.buf.reset(self.shared.headroom);
         Some(b)
+    }
+
+    /// Append up to `n` empty packets (and never more than `out.room()`) to
+    /// `out`; return how many. One visit to the owner's cache for all of
+    /// them (DPDK's `rte_pktmbuf_alloc_bulk`); fewer than asked means the
+    /// pool ran dry.
+    pub fn alloc_bulk(&self, out: &mut Burst<PooledBuf>, n: usize) -> usize {
+        let want = n.min(out.room());
+        let start = out.len();
+        let _ = LOCAL.try_with(|l| {
+            let Ok(mut l) = l.try_borrow_mut() else {
+                return;
+            };
+            if !l.is_bound_to(&self.shared) && !l.try_bind(&self.shared) {
+                return;
+            }
+            let from = l.bufs.len() - want.min(l.bufs.len());
+            let headroom = self.shared.headroom;
+            out.pkts.extend(l.bufs.drain(from..).map(|mut b| {
+                b.buf.reset(headroom);
+                b
+            }));
+            self.shared.cached.store(l.bufs.len(), Ordering::Relaxed);
+        });
+        while out.len() - start < want {
+            let Some(b) = self.alloc() else {
+                break;
+            };
+            out.pkts.push(b);
+        }
+        out.len() - start
     }
 
     /// A packet holding a copy of `data` (which must fit the data room), or
@@ -563,6 +596,34 @@ impl Pool {
     }
 }
 
+impl Burst<PooledBuf> {
+    /// Free every packet (as [`Burst::clear`]), visiting the owner's cache
+    /// once for the whole burst rather than once per packet.
+    pub fn free_all(&mut self) {
+        let pkts = &mut self.pkts;
+        let _ = LOCAL.try_with(|l| {
+            let Ok(mut guard) = l.try_borrow_mut() else {
+                return;
+            };
+            let l = &mut *guard;
+            let Some(bound) = l.pool.as_ref() else {
+                return;
+            };
+            // The common case: the whole burst is ours and fits: one move.
+            if pkts.len() <= LOCAL_CACHE - l.bufs.len()
+                && pkts
+                    .iter()
+                    .all(|p| p.pool.as_ref().is_some_and(|q| Arc::ptr_eq(q, bound)))
+            {
+                l.bufs.append(pkts);
+                bound.cached.store(l.bufs.len(), Ordering::Relaxed);
+            }
+        });
+        // Anything else frees one by one.
+        pkts.clear();
+    }
+}
+
 /// The software ports' packet type: a [`HeapBuf`] that returns to its
 /// [`Pool`] when dropped. It dereferences to the `HeapBuf`, so code written for
 /// `HeapBuf` (the generator's transform hook, tests) works on it.
@@ -605,7 +666,8 @@ impl Drop for PooledBuf {
         let buf = std::mem::replace(&mut self.buf, HeapBuf::new(0, 0));
         let mut item = Some((buf, pool));
         // The owner thread keeps it (no atomics); `try_with` fails only while
-        // this thread's locals are being destroyed.
+        // this thread's locals are being destroyed, `try_borrow_mut` only
+        // when the cache itself is dropping a packet.
         let _ = LOCAL.try_with(|l| {
             let Ok(mut l) = l.try_borrow_mut() else {
                 return;
@@ -614,12 +676,12 @@ impl Drop for PooledBuf {
                 return;
             };
             if l.is_bound_to(pool) && l.bufs.len() < LOCAL_CACHE {
-                if let Some(it) = item.take() {
-                    l.bufs.push(it);
-                    let n = l.bufs.len();
-                    if let Some(p) = &l.pool {
-                        p.cached.store(n, Ordering::Relaxed);
-                    }
+                if let Some((buf, pool)) = item.take() {
+                    pool.cached.store(l.bufs.len() + 1, Ordering::Relaxed);
+                    l.bufs.push(PooledBuf {
+                        buf,
+                        pool: Some(pool),
+                    });
                 }
             }
         });
@@ -776,6 +838,38 @@ mod tests {
             drop(d);
             assert_eq!(other.shared.cached.load(Ordering::Relaxed), 1);
             assert_eq!(other.in_use(), 0);
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn bulk_alloc_and_free() {
+        std::thread::spawn(|| {
+            let pool = Pool::new(40, 256, 32);
+            let other = Pool::new(4, 128, 16);
+            let mut burst = Burst::new();
+            burst.push(other.alloc_from(&[7]).unwrap()).unwrap();
+            // Bounded by the burst's room.
+            assert_eq!(pool.alloc_bulk(&mut burst, 100), MAX_BURST - 1);
+            assert!(burst.is_full());
+            assert!(burst.iter().skip(1).all(|b| pool.owns(b) && b.is_empty()));
+            assert_eq!(burst.as_slice()[0].data(), &[7]);
+            assert_eq!(pool.in_use(), MAX_BURST - 1);
+            // Free a mixed burst: each packet back to its own pool.
+            burst.free_all();
+            assert!(burst.is_empty());
+            assert_eq!((pool.in_use(), other.in_use()), (0, 0));
+            // Bounded by the pool: 40 buffers, two bursts' worth asked.
+            let mut a = Burst::new();
+            let mut b = Burst::new();
+            assert_eq!(pool.alloc_bulk(&mut a, MAX_BURST), MAX_BURST);
+            assert_eq!(pool.alloc_bulk(&mut b, MAX_BURST), 40 - MAX_BURST);
+            assert_eq!(pool.alloc_bulk(&mut b, 1), 0, "dry");
+            assert_eq!(pool.in_use(), 40);
+            a.free_all();
+            b.free_all();
+            assert_eq!(pool.in_use(), 0);
         })
         .join()
         .unwrap();
