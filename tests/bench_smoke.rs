@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-const SAMPLE_FIELDS: [&str; 34] = [
+const SAMPLE_FIELDS: [&str; 39] = [
     "scenario",
     "point",
     "x",
@@ -29,10 +29,15 @@ const SAMPLE_FIELDS: [&str; 34] = [
     "gbps",
     "cache",
     "hit_ratio",
-    "est_hit_ratio_established",
+    "new_flow_packets",
+    "hit_ratio_established",
     "loops",
     "busy_loops",
     "mean_burst_us",
+    "burst_p50_us",
+    "burst_p99_us",
+    "burst_p999_us",
+    "burst_max_us",
     "pkts_per_burst",
     "churn_ops",
     "churn_calls",
@@ -148,6 +153,30 @@ fn every_scenario_quick() {
         if s["strategy"] == "off" {
             assert_eq!(s["cache"]["hits"], 0, "no cache, no hits");
         }
+        // Burst latency percentiles exist, are ordered and bounded by the max.
+        let lat: Vec<f64> = [
+            "burst_p50_us",
+            "burst_p99_us",
+            "burst_p999_us",
+            "burst_max_us",
+        ]
+        .iter()
+        .map(|f| s[*f].as_f64().unwrap_or_else(|| panic!("{f} not a number")))
+        .collect();
+        assert!(lat[0] > 0.0, "busy loops were timed: {s}");
+        assert!(lat.windows(2).all(|w| w[0] <= w[1]), "{lat:?}");
+        // New-flow packets: none without new flows, some with them, never
+        // more than the lookups; the established ratio is a ratio.
+        let new = s["new_flow_packets"].as_u64().unwrap();
+        let pct = s["new_flow_pct"].as_f64().unwrap();
+        if pct == 0.0 {
+            assert_eq!(new, 0);
+        } else {
+            assert!(new > 0 && new <= s["cache"]["lookups"].as_u64().unwrap());
+        }
+        if let Some(h) = s["hit_ratio_established"].as_f64() {
+            assert!((0.0..=1.0).contains(&h));
+        }
         groups
             .entry((
                 s["scenario"].as_str().unwrap().to_string(),
@@ -166,6 +195,12 @@ fn every_scenario_quick() {
                 "{k:?}: {} and {} decided differently",
                 s["strategy"], g[0]["strategy"]
             );
+            // Identical traffic: the same share of never-seen flows.
+            assert_eq!(
+                s["new_flow_packets"], g[0]["new_flow_packets"],
+                "{k:?}: {} and {} got different traffic",
+                s["strategy"], g[0]["strategy"]
+            );
         }
     }
     assert!(v["decision_mismatches"].as_array().unwrap().is_empty());
@@ -176,12 +211,26 @@ fn every_scenario_quick() {
     for s in samples {
         assert_eq!(s["churn_errors"], 0, "every policy change applied");
     }
-    // Flood at 100 %: never-seen flows cannot hit.
+    // Flood at 100 %: never-seen flows cannot hit, every packet is one.
     for s in samples
         .iter()
         .filter(|s| s["scenario"] == "flood" && s["new_flow_pct"] == 100.0)
     {
         assert_eq!(s["cache"]["hits"], 0);
+        assert_eq!(s["new_flow_packets"].as_u64(), Some(count));
+        assert!(s["hit_ratio_established"].is_null());
+    }
+    // Flood below 100 %: the cached strategies report the established
+    // flows' ratio; `off` does not.
+    for s in samples
+        .iter()
+        .filter(|s| s["scenario"] == "flood" && s["new_flow_pct"] == 50.0)
+    {
+        assert_eq!(
+            s["hit_ratio_established"].is_null(),
+            s["strategy"] == "off",
+            "{s}"
+        );
     }
     let summary = v["summary"].as_array().unwrap();
     assert_eq!(summary.len(), groups.len() * 3);

@@ -16,7 +16,8 @@
 //! - `flood`: share of never-seen flows 0..100 % (10k established flows);
 //!   Mpps and the hit ratio of the established flows.
 //! - `sizes`: 64, 512, 1420 bytes and IMIX with AES-128-GCM and AES-256-GCM;
-//!   Mpps, Gbps, and the bare cipher's Gbps on the bench thread.
+//!   Mpps, Gbps, and the bare cipher's Gbps on a thread pinned to the
+//!   worker's core (same seal call, key size and payload lengths).
 //! - `lcores`: 1..N workers.
 //!
 //! Measurement: each sample starts a fresh gateway (configuration applied
@@ -28,13 +29,18 @@
 //!
 //! Hit ratio of established flows (flood): a never-seen flow can never hit,
 //! so every hit belongs to an established flow; the established flows'
-//! lookups are all lookups minus the expected new-flow packets
-//! (`rx * new_flow_pct / 100`, the generator's Bernoulli share; its error is
-//! below 0.1 % at the sample sizes used). Ratio = hits / that.
+//! lookups are all lookups minus the new-flow packets, which the generator
+//! counts exactly and the worker publishes in the same snapshot as its cache
+//! counters (`new_flow_packets`). Ratio = hits / that: counters only, no
+//! estimate. The three strategies get identical traffic (same generator
+//! seed, flows and new-flow share; with finite inputs the smoke test checks
+//! that their new-flow packet counts are equal).
 //!
-//! Latency: the worker records no per-burst histogram yet; the samples carry
-//! the mean time of one busy poll iteration (interval / busy loops) and the
-//! packets per burst. p99 / p99.9 are not measured.
+//! Latency: every worker records the duration of each busy poll iteration
+//! (rx burst, processing, tx, sweep; TSC-timed, no syscall) in a fixed
+//! log-bucket histogram (1.6 % resolution) published with its counters; the
+//! samples carry the interval's p50, p99, p99.9 and maximum, the mean, and
+//! the packets per burst.
 
 pub mod scenario;
 pub mod svg;
@@ -386,10 +392,12 @@ pub struct Summary {
     pub mpps: Stat,
     pub gbps: Stat,
     pub hit_ratio: Stat,
-    pub est_hit_ratio_established: Option<Stat>,
+    pub hit_ratio_established: Option<Stat>,
     pub stale_per_s: Stat,
     pub churn_rate_achieved: Stat,
     pub mean_burst_us: Stat,
+    pub burst_p99_us: Stat,
+    pub burst_p999_us: Stat,
 }
 
 /// Per-point measurements that do not depend on the strategy.
@@ -398,8 +406,9 @@ pub struct PointInfo {
     pub scenario: String,
     pub point: String,
     pub x: f64,
-    /// `miss_latency_ns` (policies); `cipher_gbps` and `bypass_mpps` (sizes:
-    /// the bare cipher on the bench thread, and the same traffic through
+    /// `miss_latency_ns` (policies); `cipher_gbps` (with `_min`/`_max`) and
+    /// `bypass_mpps` (sizes, medians over the repetitions, measured between
+    /// them: the bare cipher on the worker's core, and the same traffic through
     /// plaintext policies, selective cache).
     pub extra: BTreeMap<String, f64>,
 }
@@ -604,49 +613,52 @@ pub fn run(o: &BenchOpts, command: &str) -> Result<Report, String> {
         }
         let ops = &ops_cache[&key];
         let mut extra = BTreeMap::new();
-        match pt.scenario {
-            "policies" => {
-                let iters = if o.quick { 2_000 } else { 200_000 };
-                extra.insert(
-                    "miss_latency_ns".to_string(),
-                    scenario::miss_latency_ns(ops, b.flows, iters)?,
-                );
-            }
-            "sizes" => {
+        if pt.scenario == "policies" {
+            let iters = if o.quick { 2_000 } else { 200_000 };
+            extra.insert(
+                "miss_latency_ns".to_string(),
+                scenario::miss_latency_ns(ops, b.flows, iters)?,
+            );
+        }
+        // Sizes: the references are measured in every repetition, interleaved
+        // with the strategies (cipher, bypass, selective, flush-all, off,
+        // cipher, ...) so machine drift hits them alike; medians are kept.
+        let (mut cipher, mut bypass) = (Vec::new(), Vec::new());
+        let bypass_ops = if pt.scenario == "sizes" {
+            let text = scenario::config_text(b.policies, b.flows, b.key_bits, true);
+            scenario::config_ops(&text)?
+        } else {
+            Vec::new()
+        };
+        let first = samples.len();
+        for rep in 0..o.reps {
+            if pt.scenario == "sizes" {
                 let budget = if o.quick {
                     Duration::from_millis(20)
                 } else {
-                    Duration::from_millis(500)
+                    Duration::from_millis(300)
                 };
-                extra.insert(
-                    "cipher_gbps".to_string(),
-                    scenario::cipher_gbps(&b.size, b.key_bits, budget)?,
-                );
+                // The bare cipher on the worker's core: same seal call, key
+                // size and payload lengths as the gateway's.
+                cipher.push(scenario::cipher_gbps_on(
+                    scenario::first_worker_cpu(),
+                    &b.size,
+                    b.key_bits,
+                    budget,
+                )?);
                 // The same traffic through plaintext (bypass) policies: the
                 // generator, lookup and forwarding without the cipher, which
                 // run on the same worker core (software ports).
-                let text = scenario::config_text(b.policies, b.flows, b.key_bits, true);
-                let bops = scenario::config_ops(&text)?;
                 let spec = RunSpec {
                     scenario: pt.scenario,
                     label: pt.label.clone(),
                     x: pt.x,
                     bypass: true,
+                    rep,
                     ..b.clone()
                 };
-                let s = scenario::run_sample(&spec, &bops, &[])?;
-                extra.insert("bypass_mpps".to_string(), s.mpps);
+                bypass.push(scenario::run_sample(&spec, &bypass_ops, &[])?.mpps);
             }
-            _ => {}
-        }
-        infos.push(PointInfo {
-            scenario: pt.scenario.to_string(),
-            point: pt.label.clone(),
-            x: pt.x,
-            extra,
-        });
-        let first = samples.len();
-        for rep in 0..o.reps {
             for &st in &o.strategies {
                 done += 1;
                 eprint!(
@@ -669,6 +681,20 @@ pub fn run(o: &BenchOpts, command: &str) -> Result<Report, String> {
                 samples.push(scenario::run_sample(&spec, ops, &churn)?);
             }
         }
+        if let Some(c) = Stat::of(&cipher) {
+            extra.insert("cipher_gbps".to_string(), c.median);
+            extra.insert("cipher_gbps_min".to_string(), c.min);
+            extra.insert("cipher_gbps_max".to_string(), c.max);
+        }
+        if let Some(bp) = Stat::of(&bypass) {
+            extra.insert("bypass_mpps".to_string(), bp.median);
+        }
+        infos.push(PointInfo {
+            scenario: pt.scenario.to_string(),
+            point: pt.label.clone(),
+            x: pt.x,
+            extra,
+        });
         eprint!("\r\x1b[K");
         if printed_header != pt.scenario {
             printed_header = pt.scenario;
@@ -753,10 +779,7 @@ fn summarize(samples: &[Sample], strategies: &[Strategy]) -> Vec<Summary> {
             let f = |g: &dyn Fn(&Sample) -> f64| {
                 Stat::of(&v.iter().map(|s| g(s)).collect::<Vec<_>>()).unwrap_or_default()
             };
-            let est: Vec<f64> = v
-                .iter()
-                .filter_map(|s| s.est_hit_ratio_established)
-                .collect();
+            let est: Vec<f64> = v.iter().filter_map(|s| s.hit_ratio_established).collect();
             out.push(Summary {
                 scenario: sc.clone(),
                 point: pt.clone(),
@@ -765,10 +788,12 @@ fn summarize(samples: &[Sample], strategies: &[Strategy]) -> Vec<Summary> {
                 mpps: f(&|s| s.mpps),
                 gbps: f(&|s| s.gbps),
                 hit_ratio: f(&|s| s.hit_ratio),
-                est_hit_ratio_established: Stat::of(&est),
+                hit_ratio_established: Stat::of(&est),
                 stale_per_s: f(&|s| s.cache.stale as f64 / s.seconds.max(1e-9)),
                 churn_rate_achieved: f(&|s| s.churn_rate_achieved),
                 mean_burst_us: f(&|s| s.mean_burst_us),
+                burst_p99_us: f(&|s| s.burst_p99_us),
+                burst_p999_us: f(&|s| s.burst_p999_us),
             });
         }
     }
@@ -801,7 +826,7 @@ fn table_row(pt: &Point, sums: &[Summary], info: Option<&PointInfo>) -> String {
         match pt.scenario {
             "flood" | "flows" if s.strategy != "off" => {
                 let h = s
-                    .est_hit_ratio_established
+                    .hit_ratio_established
                     .map(|e| e.median)
                     .unwrap_or(s.hit_ratio.median);
                 notes.push(format!("{} hit {:.1}%", s.strategy, h * 100.0));
@@ -818,9 +843,19 @@ fn table_row(pt: &Point, sums: &[Summary], info: Option<&PointInfo>) -> String {
         if pt.scenario == "churn" && s.strategy == "selective" {
             notes.push(format!("rate {:.0}/s", s.churn_rate_achieved.median));
         }
+        if pt.scenario == "churn" {
+            notes.push(format!(
+                "{} p99/p99.9 {:.1}/{:.1} us",
+                s.strategy, s.burst_p99_us.median, s.burst_p999_us.median
+            ));
+        }
     }
     if let Some(i) = info {
-        for (k, v) in &i.extra {
+        for (k, v) in i
+            .extra
+            .iter()
+            .filter(|(k, _)| !k.ends_with("_min") && !k.ends_with("_max"))
+        {
             notes.push(format!("{k} {v:.1}"));
         }
     }
@@ -939,7 +974,7 @@ pub fn check_targets(sum: &[Summary], infos: &[PointInfo]) -> Vec<Target> {
     t.push(
         match infos.iter().find(|i| i.scenario == "flood" && i.x == 90.0) {
             Some(i) => match median_of(sum, "flood", &i.point, "selective")
-                .and_then(|s| s.est_hit_ratio_established)
+                .and_then(|s| s.hit_ratio_established)
             {
                 Some(h) => Target {
                     name: "flood 90 %: established flows' hit ratio >= 95 % (selective)".into(),

@@ -235,13 +235,24 @@ pub struct Sample {
     pub cache: CacheDelta,
     /// hits / lookups over the interval.
     pub hit_ratio: f64,
-    /// hits / (lookups - expected new-flow packets); see the module docs of `bench`.
-    pub est_hit_ratio_established: Option<f64>,
+    /// Packets of never-seen flows in the interval, as the generator counted
+    /// them (each one a guaranteed miss).
+    pub new_flow_packets: u64,
+    /// Hit ratio of the established flows: hits / (lookups - new-flow
+    /// packets), from counters (`None` for `off`, or without established
+    /// lookups).
+    pub hit_ratio_established: Option<f64>,
     pub loops: u64,
     pub busy_loops: u64,
     /// Mean time of one busy poll iteration (one rx burst processed), in µs:
-    /// interval / busy loops (no per-burst histogram in the worker yet).
+    /// interval / busy loops.
     pub mean_burst_us: f64,
+    /// Percentiles of the busy poll iteration time (rx burst, processing,
+    /// tx, sweep) over the interval, from the workers' histograms, in µs.
+    pub burst_p50_us: f64,
+    pub burst_p99_us: f64,
+    pub burst_p999_us: f64,
+    pub burst_max_us: f64,
     pub pkts_per_burst: f64,
     /// Policy changes applied in the interval.
     pub churn_ops: u64,
@@ -266,6 +277,8 @@ fn sum_snaps(s: &[WorkerSnapshot]) -> (LcoreCounters, ShardStats) {
         c.encapsulated += w.counters.encapsulated;
         c.loops += w.counters.loops;
         c.busy_loops += w.counters.busy_loops;
+        c.new_flow_packets += w.counters.new_flow_packets;
+        c.burst_ns.add(&w.counters.burst_ns);
         for (a, b) in c.drops.iter_mut().zip(w.counters.drops.iter()) {
             *a += b;
         }
@@ -473,11 +486,15 @@ pub fn run_sample(spec: &RunSpec, ops: &[Op], churn: &[(Op, Op)]) -> Result<Samp
         uncacheable: bk.uncacheable.saturating_sub(ak.uncacheable),
     };
     let hit_ratio = ratio(cache.hits, cache.lookups);
-    let est_new = (rx as f64 * spec.new_flow_pct / 100.0).round();
-    let est_established = cache.lookups as f64 - est_new;
-    let est_hit_ratio_established =
-        (spec.strategy != Strategy::Off && est_established >= 1.0 && spec.new_flow_pct < 100.0)
-            .then(|| (cache.hits as f64 / est_established).min(1.0));
+    // Every hit is an established flow's (a never-seen flow cannot hit); the
+    // established flows' lookups are all lookups but the new-flow packets,
+    // which the generator counted (same snapshot as the cache counters).
+    let new_flow_packets = b.new_flow_packets.saturating_sub(a.new_flow_packets);
+    let established = cache.lookups.saturating_sub(new_flow_packets);
+    let hit_ratio_established = (spec.strategy != Strategy::Off && established > 0)
+        .then(|| (cache.hits as f64 / established as f64).min(1.0));
+    let bursts = b.burst_ns.since(&a.burst_ns).unwrap_or_default();
+    let us = |q: f64| bursts.value_at_quantile(q) as f64 / 1e3;
     let loops = b.loops.saturating_sub(a.loops);
     let busy = b.busy_loops.saturating_sub(a.busy_loops);
     let secs = seconds.max(1e-9);
@@ -504,7 +521,8 @@ pub fn run_sample(spec: &RunSpec, ops: &[Op], churn: &[(Op, Op)]) -> Result<Samp
         gbps: rx_bytes as f64 * 8.0 / secs / 1e9,
         cache,
         hit_ratio,
-        est_hit_ratio_established,
+        new_flow_packets,
+        hit_ratio_established,
         loops,
         busy_loops: busy,
         mean_burst_us: if busy > 0 {
@@ -512,6 +530,10 @@ pub fn run_sample(spec: &RunSpec, ops: &[Op], churn: &[(Op, Op)]) -> Result<Samp
         } else {
             0.0
         },
+        burst_p50_us: us(0.5),
+        burst_p99_us: us(0.99),
+        burst_p999_us: us(0.999),
+        burst_max_us: bursts.max() as f64 / 1e3,
         pkts_per_burst: ratio(rx, busy),
         churn_ops: c1.saturating_sub(c0),
         churn_calls: churn_calls.load(Ordering::Relaxed),
@@ -588,9 +610,43 @@ pub fn miss_latency_ns(ops: &[Op], flows: u64, iters: usize) -> Result<f64, Stri
     Ok(ns)
 }
 
-/// Bare AES-GCM throughput on this thread, expressed in frame bytes: the
-/// seal of one ESP tunnel payload (inner packet + trailer, 8 bytes AAD) per
-/// frame of the generator's size sequence, in Gbit/s of frames.
+/// The CPU the first worker of [`run_sample`] is pinned to.
+pub fn first_worker_cpu() -> usize {
+    let ncpu = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    1 % ncpu
+}
+
+/// [`cipher_gbps`] on a thread pinned to `cpu` (the worker's core, so the
+/// reference and the gateway run on the same core), if it can be pinned.
+pub fn cipher_gbps_on(
+    cpu: usize,
+    size: &str,
+    key_bits: u32,
+    budget: Duration,
+) -> Result<f64, String> {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            if let Some(c) = core_affinity::get_core_ids()
+                .unwrap_or_default()
+                .into_iter()
+                .find(|c| c.id == cpu)
+            {
+                core_affinity::set_for_current(c);
+            }
+            cipher_gbps(size, key_bits, budget)
+        })
+        .join()
+        .unwrap_or_else(|_| Err("cipher thread panicked".into()))
+    })
+}
+
+/// Bare AES-GCM throughput on this thread, expressed in frame bytes: per
+/// frame of the generator's size sequence, the same call the gateway makes
+/// for it ([`EspAead::seal_in_place`] of [`AwsLcGcm`], key of `key_bits`, 8
+/// bytes of AAD, a fresh nonce) over the same ESP tunnel payload (inner IP
+/// packet + pad + pad length + next header), in Gbit/s of frames.
 pub fn cipher_gbps(size: &str, key_bits: u32, budget: Duration) -> Result<f64, String> {
     let alg = if key_bits == 256 {
         AeadAlg::Aes256Gcm

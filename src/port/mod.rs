@@ -42,7 +42,7 @@ pub mod ring;
 pub mod vdev;
 
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crossbeam_queue::ArrayQueue;
@@ -78,6 +78,13 @@ impl<B> Burst<B> {
         Burst {
             pkts: Vec::with_capacity(MAX_BURST),
         }
+    }
+
+    /// A burst without storage, to hold a place while the real one is
+    /// borrowed elsewhere (`mem::replace`); it allocates nothing and must
+    /// not be pushed to (a push would allocate).
+    pub fn placeholder() -> Burst<B> {
+        Burst { pkts: Vec::new() }
     }
 
     pub fn len(&self) -> usize {
@@ -178,6 +185,12 @@ pub trait RxQueue<B> {
     /// Live ports never finish.
     fn is_done(&self) -> bool {
         false
+    }
+
+    /// Packets of never-seen flows this queue has produced (traffic
+    /// generators; 0 for every other port).
+    fn new_flow_packets(&self) -> u64 {
+        0
     }
 }
 
@@ -345,26 +358,112 @@ impl PortCounters {
 // ---------------------------------------------------------------------------
 // Buffer pool
 
+/// Buffers the owner thread of a pool keeps for itself (LIFO, no atomics).
+pub const LOCAL_CACHE: usize = 512;
+
 struct PoolShared {
+    /// The shared free list: start-up stock, refills, frees from other threads.
     free: ArrayQueue<HeapBuf>,
     capacity: usize,
     buf_size: usize,
     headroom: usize,
+    /// A thread has bound its local cache to this pool (at most one may).
+    claimed: AtomicBool,
+    /// Buffers in the owner thread's local cache. Written by the owner only
+    /// (a plain store, no read-modify-write); read by anyone for `in_use`.
+    cached: AtomicUsize,
+}
+
+/// The calling thread's cache of free buffers of the one pool it owns.
+/// Entries are whole (free) packets that keep their pool reference, so
+/// taking one out or putting one back changes no reference count, and a
+/// burst moves in or out with one copy of the array.
+struct LocalCache {
+    pool: Option<Arc<PoolShared>>,
+    bufs: Vec<PooledBuf>,
+}
+
+impl LocalCache {
+    const EMPTY: LocalCache = LocalCache {
+        pool: None,
+        bufs: Vec::new(),
+    };
+
+    #[inline]
+    fn is_bound_to(&self, p: &Arc<PoolShared>) -> bool {
+        self.pool.as_ref().is_some_and(|q| Arc::ptr_eq(q, p))
+    }
+
+    /// Bind to `p` unless bound to a pool that is still in use (a live
+    /// [`Pool`] handle or a buffer out) or `p` is another thread's.
+    fn try_bind(&mut self, p: &Arc<PoolShared>) -> bool {
+        if let Some(cur) = &self.pool {
+            // References: the binding and one per cached buffer. Anything
+            // more is a live handle or a buffer in flight: stay.
+            if Arc::strong_count(cur) > 1 + self.bufs.len() {
+                return false;
+            }
+            self.release();
+        }
+        if p.claimed
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            return false;
+        }
+        if self.bufs.capacity() < LOCAL_CACHE {
+            // Once per thread: the cache's storage.
+            self.bufs.reserve_exact(LOCAL_CACHE);
+        }
+        self.pool = Some(p.clone());
+        true
+    }
+
+    /// Give every cached buffer back to the shared list and unbind.
+    fn release(&mut self) {
+        if let Some(p) = self.pool.take() {
+            for mut b in self.bufs.drain(..) {
+                if b.pool.take().is_some() {
+                    // Cannot overflow: the list has room for every buffer.
+                    let _ = p
+                        .free
+                        .push(std::mem::replace(&mut b.buf, HeapBuf::new(0, 0)));
+                }
+            }
+            p.cached.store(0, Ordering::Relaxed);
+            p.claimed.store(false, Ordering::Release);
+        }
+    }
+}
+
+impl Drop for LocalCache {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+thread_local! {
+    static LOCAL: std::cell::RefCell<LocalCache> =
+        const { std::cell::RefCell::new(LocalCache::EMPTY) };
 }
 
 /// A bounded pool of [`HeapBuf`]s for the software ports (the software
 /// `rte_mempool`).
 ///
-/// Every buffer is allocated when the pool is created; [`Pool::alloc`] pops
-/// one from a lock-free free list and dropping the [`PooledBuf`] pushes it
-/// back, from whichever thread drops it, without allocating.
+/// Every buffer is allocated when the pool is created; [`Pool::alloc`] takes
+/// one and dropping the [`PooledBuf`] gives it back, from whichever thread
+/// drops it, without allocating.
 ///
-/// Per-worker caching: instead of one pool with per-lcore caches in front of
-/// a shared list (DPDK's layout), the [`registry`] gives each worker its own
-/// pool, so the free list's cache lines stay with one core in the common case
-/// (rx, process, tx or drop on the same worker). A packet that crosses to
-/// another worker (over a ring) still returns to the pool it came from. The
-/// in-use count is exact: `capacity - free`.
+/// Per-lcore cache, as DPDK's mempool has: the first thread that allocates
+/// from a pool becomes its owner (the [`registry`] gives each worker its own
+/// pool, and the worker's rx queues allocate from it). The owner keeps up to
+/// [`LOCAL_CACHE`] free buffers in a thread-local stack: a packet received,
+/// processed and sent or dropped on its worker costs no atomic operation and
+/// no reference count change, and the most recently freed (cache-hot)
+/// buffer is the next one handed out. Other threads (a packet that crossed a
+/// ring to another worker) return buffers to the shared lock-free list,
+/// from which the owner refills. The in-use count is exact when the owner
+/// is not running: `capacity - shared free - owner's cache`.
 #[derive(Clone)]
 pub struct Pool {
     shared: Arc<PoolShared>,
@@ -396,6 +495,8 @@ impl Pool {
                 capacity: n,
                 buf_size,
                 headroom,
+                claimed: AtomicBool::new(false),
+                cached: AtomicUsize::new(0),
             }),
         }
     }
@@ -409,12 +510,58 @@ impl Pool {
     /// exhausted.
     #[inline]
     pub fn alloc(&self) -> Option<PooledBuf> {
-        let mut buf = self.shared.free.pop()?;
-        buf.reset(self.shared.headroom);
-        Some(PooledBuf {
-            buf,
-            pool: Some(self.shared.clone()),
-        })
+        let local = LOCAL
+            .try_with(|l| {
+                let mut l = l.try_borrow_mut().ok()?;
+                if !l.is_bound_to(&self.shared) && !l.try_bind(&self.shared) {
+                    return None;
+                }
+                let b = l.bufs.pop()?;
+                self.shared.cached.store(l.bufs.len(), Ordering::Relaxed);
+                Some(b)
+            })
+            .ok()
+            .flatten();
+        let mut b = match local {
+            Some(b) => b,
+            None => PooledBuf {
+                buf: self.shared.free.pop()?,
+                pool: Some(self.shared.clone()),
+            },
+        };
+        b.buf.reset(self.shared.headroom);
+        Some(b)
+    }
+
+    /// Append up to `n` empty packets (and never more than `out.room()`) to
+    /// `out`; return how many. One visit to the owner's cache for all of
+    /// them (DPDK's `rte_pktmbuf_alloc_bulk`); fewer than asked means the
+    /// pool ran dry.
+    pub fn alloc_bulk(&self, out: &mut Burst<PooledBuf>, n: usize) -> usize {
+        let want = n.min(out.room());
+        let start = out.len();
+        let _ = LOCAL.try_with(|l| {
+            let Ok(mut l) = l.try_borrow_mut() else {
+                return;
+            };
+            if !l.is_bound_to(&self.shared) && !l.try_bind(&self.shared) {
+                return;
+            }
+            let from = l.bufs.len() - want.min(l.bufs.len());
+            let headroom = self.shared.headroom;
+            out.pkts.extend(l.bufs.drain(from..).map(|mut b| {
+                b.buf.reset(headroom);
+                b
+            }));
+            self.shared.cached.store(l.bufs.len(), Ordering::Relaxed);
+        });
+        while out.len() - start < want {
+            let Some(b) = self.alloc() else {
+                break;
+            };
+            out.pkts.push(b);
+        }
+        out.len() - start
     }
 
     /// A packet holding a copy of `data` (which must fit the data room), or
@@ -435,12 +582,12 @@ impl Pool {
 
     /// Buffers handed out and not yet returned.
     pub fn in_use(&self) -> usize {
-        self.shared.capacity - self.shared.free.len()
+        self.shared.capacity - self.available().min(self.shared.capacity)
     }
 
-    /// Buffers available.
+    /// Buffers available (shared list and the owner's cache).
     pub fn available(&self) -> usize {
-        self.shared.free.len()
+        self.shared.free.len() + self.shared.cached.load(Ordering::Relaxed)
     }
 
     /// Size of each buffer, headroom included.
@@ -457,6 +604,34 @@ impl Pool {
         b.pool
             .as_ref()
             .is_some_and(|p| Arc::ptr_eq(p, &self.shared))
+    }
+}
+
+impl Burst<PooledBuf> {
+    /// Free every packet (as [`Burst::clear`]), visiting the owner's cache
+    /// once for the whole burst rather than once per packet.
+    pub fn free_all(&mut self) {
+        let pkts = &mut self.pkts;
+        let _ = LOCAL.try_with(|l| {
+            let Ok(mut guard) = l.try_borrow_mut() else {
+                return;
+            };
+            let l = &mut *guard;
+            let Some(bound) = l.pool.as_ref() else {
+                return;
+            };
+            // The common case: the whole burst is ours and fits: one move.
+            if pkts.len() <= LOCAL_CACHE - l.bufs.len()
+                && pkts
+                    .iter()
+                    .all(|p| p.pool.as_ref().is_some_and(|q| Arc::ptr_eq(q, bound)))
+            {
+                l.bufs.append(pkts);
+                bound.cached.store(l.bufs.len(), Ordering::Relaxed);
+            }
+        });
+        // Anything else frees one by one.
+        pkts.clear();
     }
 }
 
@@ -495,9 +670,33 @@ impl PooledBuf {
 impl Drop for PooledBuf {
     #[inline]
     fn drop(&mut self) {
-        if let Some(pool) = self.pool.take() {
-            // An empty boxed slice does not allocate.
-            let buf = std::mem::replace(&mut self.buf, HeapBuf::new(0, 0));
+        let Some(pool) = self.pool.take() else {
+            return;
+        };
+        // An empty boxed slice does not allocate.
+        let buf = std::mem::replace(&mut self.buf, HeapBuf::new(0, 0));
+        let mut item = Some((buf, pool));
+        // The owner thread keeps it (no atomics); `try_with` fails only while
+        // this thread's locals are being destroyed, `try_borrow_mut` only
+        // when the cache itself is dropping a packet.
+        let _ = LOCAL.try_with(|l| {
+            let Ok(mut l) = l.try_borrow_mut() else {
+                return;
+            };
+            let Some((_, pool)) = item.as_ref() else {
+                return;
+            };
+            if l.is_bound_to(pool) && l.bufs.len() < LOCAL_CACHE {
+                if let Some((buf, pool)) = item.take() {
+                    pool.cached.store(l.bufs.len() + 1, Ordering::Relaxed);
+                    l.bufs.push(PooledBuf {
+                        buf,
+                        pool: Some(pool),
+                    });
+                }
+            }
+        });
+        if let Some((buf, pool)) = item {
             // The queue holds exactly `capacity` slots and only this pool's
             // buffers come back, so the push cannot find it full.
             let r = pool.free.push(buf);
@@ -606,6 +805,102 @@ mod tests {
         }
         assert_eq!(pool.in_use(), 8);
         std::thread::spawn(move || drop(burst)).join().unwrap();
+        assert_eq!(pool.in_use(), 0);
+    }
+
+    #[test]
+    fn owner_cache_is_lifo_and_counted() {
+        // A fresh thread: its local cache is unbound.
+        std::thread::spawn(|| {
+            let pool = Pool::new(64, 256, 32);
+            let a = pool.alloc_from(&[1]).unwrap();
+            let addr = a.data().as_ptr();
+            drop(a);
+            // Owner thread: the buffer went to the local cache...
+            assert_eq!(pool.in_use(), 0);
+            assert_eq!(pool.shared.cached.load(Ordering::Relaxed), 1);
+            // ...and is the next one handed out (cache-hot), emptied.
+            let b = pool.alloc().unwrap();
+            assert_eq!(b.data().as_ptr(), addr);
+            assert!(b.is_empty());
+            assert_eq!(b.headroom(), 32);
+            assert_eq!(pool.in_use(), 1);
+            // A second pool on the same thread works through the shared list.
+            let other = Pool::new(4, 128, 16);
+            let c = other.alloc().unwrap();
+            assert_eq!(other.in_use(), 1);
+            drop(c);
+            assert_eq!(other.in_use(), 0);
+            assert_eq!(other.shared.cached.load(Ordering::Relaxed), 0);
+            // Frees from another thread go to the shared list.
+            let mut burst = Burst::new();
+            for i in 0..40u8 {
+                burst.push(pool.alloc_from(&[i]).unwrap()).unwrap_or(());
+            }
+            let held = burst.len();
+            assert_eq!(pool.in_use(), held + 1);
+            std::thread::spawn(move || drop(burst)).join().unwrap();
+            assert_eq!(pool.in_use(), 1);
+            drop(b);
+            assert_eq!(pool.in_use(), 0);
+            // Once the first pool is gone, the thread can cache the second.
+            drop(pool);
+            let d = other.alloc().unwrap();
+            drop(d);
+            assert_eq!(other.shared.cached.load(Ordering::Relaxed), 1);
+            assert_eq!(other.in_use(), 0);
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn bulk_alloc_and_free() {
+        std::thread::spawn(|| {
+            let pool = Pool::new(40, 256, 32);
+            let other = Pool::new(4, 128, 16);
+            let mut burst = Burst::new();
+            burst.push(other.alloc_from(&[7]).unwrap()).unwrap();
+            // Bounded by the burst's room.
+            assert_eq!(pool.alloc_bulk(&mut burst, 100), MAX_BURST - 1);
+            assert!(burst.is_full());
+            assert!(burst.iter().skip(1).all(|b| pool.owns(b) && b.is_empty()));
+            assert_eq!(burst.as_slice()[0].data(), &[7]);
+            assert_eq!(pool.in_use(), MAX_BURST - 1);
+            // Free a mixed burst: each packet back to its own pool.
+            burst.free_all();
+            assert!(burst.is_empty());
+            assert_eq!((pool.in_use(), other.in_use()), (0, 0));
+            // Bounded by the pool: 40 buffers, two bursts' worth asked.
+            let mut a = Burst::new();
+            let mut b = Burst::new();
+            assert_eq!(pool.alloc_bulk(&mut a, MAX_BURST), MAX_BURST);
+            assert_eq!(pool.alloc_bulk(&mut b, MAX_BURST), 40 - MAX_BURST);
+            assert_eq!(pool.alloc_bulk(&mut b, 1), 0, "dry");
+            assert_eq!(pool.in_use(), 40);
+            a.free_all();
+            b.free_all();
+            assert_eq!(pool.in_use(), 0);
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn owner_exit_returns_its_cache() {
+        let pool = Pool::new(16, 128, 16);
+        let p = pool.clone();
+        std::thread::spawn(move || {
+            let v: Vec<_> = (0..10).map(|_| p.alloc().unwrap()).collect();
+            drop(v);
+            assert_eq!(p.shared.cached.load(Ordering::Relaxed), 10);
+        })
+        .join()
+        .unwrap();
+        // The owner's locals were destroyed at exit: all back, unclaimed.
+        assert_eq!(pool.shared.cached.load(Ordering::Relaxed), 0);
+        assert_eq!(pool.shared.free.len(), 16);
+        assert!(!pool.shared.claimed.load(Ordering::Relaxed));
         assert_eq!(pool.in_use(), 0);
     }
 

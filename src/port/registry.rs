@@ -125,6 +125,14 @@ impl RxQueue<PooledBuf> for SwRx {
             SwRx::Gen(q) => q.is_done(),
         }
     }
+
+    #[inline]
+    fn new_flow_packets(&self) -> u64 {
+        match self {
+            SwRx::Gen(q) => q.new_flow_packets(),
+            _ => 0,
+        }
+    }
 }
 
 /// A tx queue of any software port.

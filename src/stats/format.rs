@@ -123,11 +123,11 @@ pub fn live_line(prev: &StatsReport, cur: &StatsReport, dt: Duration) -> String 
         cur.reclaim.kills.saturating_sub(prev.reclaim.kills),
         cur.reclaim.awaiting
     );
-    let lat = |p: &Percentiles| format!("{}/{}", fmt_ns(p.p50), fmt_ns(p.p99));
+    let lat = |p: &Percentiles| format!("{}/{}/{}", fmt_ns(p.p50), fmt_ns(p.p99), fmt_ns(p.p999));
     let l = cur.latency_interval.unwrap_or(cur.latency);
     let _ = write!(
         out,
-        " | burst p50/p99 {} miss p50/p99 {}",
+        " | burst p50/p99/p99.9 {} miss p50/p99/p99.9 {}",
         lat(&l.burst_ns),
         lat(&l.miss_ns)
     );
@@ -264,8 +264,16 @@ mod tests {
         );
         assert!(!line.contains("tx_full"), "{line}");
         assert!(line.contains("kills 3 reclaim 2"), "{line}");
-        assert!(line.contains("burst p50/p99 300ns/2.0us"), "{line}");
-        assert!(line.contains("miss p50/p99 5.0us/7.0us"), "{line}");
+        // Percentiles are the top of their bucket (at most 1/64 wider):
+        // 300 -> 303, 5000 -> 5055.
+        assert!(
+            line.contains("burst p50/p99/p99.9 303ns/2.0us/2.0us"),
+            "{line}"
+        );
+        assert!(
+            line.contains("miss p50/p99/p99.9 5.1us/7.0us/7.0us"),
+            "{line}"
+        );
         assert!(!line.contains('\n'));
         // Same report twice: zero rates, no drops, no hit ratio.
         let idle = live_line(&cur, &cur, Duration::from_secs(1));

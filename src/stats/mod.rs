@@ -8,15 +8,19 @@
 //! It does not read ports, SAs or the engine itself: the management core
 //! passes their counters in ([`ReportInputs`]).
 
+mod clock;
 mod counters;
 mod format;
+mod hist;
 mod report;
 
+pub use clock::{ticks, CycleClock};
 pub use counters::{
     new_latency_histogram, CacheCounters, DropReason, LcoreCounters, LcoreStatsSlot,
-    LATENCY_HIGH_NS, LATENCY_LOW_NS, LATENCY_SIGFIG, PUBLISH_EVERY_LOOPS,
+    PUBLISH_EVERY_LOOPS,
 };
 pub use format::{fmt_ns, live_line, summary};
+pub use hist::LatencyHist;
 pub use report::{
     Latency, LcoreReport, Percentiles, PortCounters, ReclaimCounters, ReportInputs, SaCounters,
     StatsHub, StatsReport, Totals, STATS_SCHEMA,
