@@ -212,6 +212,50 @@ fn ctl_main(c: &xfgate::cli::CtlArgs) -> i32 {
     }
 }
 
+/// The running control socket.
+struct Ctl {
+    stop: Arc<AtomicBool>,
+    handle: Option<xfgate::ctl::CtlServerHandle>,
+}
+
+impl Ctl {
+    fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle {
+            h.join();
+        }
+    }
+}
+
+/// Bind and serve the control socket (mode 0600); `None` (after saying why)
+/// when the path cannot be had.
+fn serve_ctl(app: &App, state: xfgate::gateway::control::ControlState) -> Option<Ctl> {
+    let ctl_path = app
+        .ctl
+        .clone()
+        .unwrap_or_else(|| xfgate::cli::default_ctl_path(app.file_prefix.as_deref()));
+    let server = match xfgate::ctl::CtlServer::bind(&ctl_path) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("xfgate: {e} (give another path with --ctl or --file-prefix)");
+            return None;
+        }
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let handle = match server.serve(
+        xfgate::gateway::control::handler(Arc::new(state)),
+        stop.clone(),
+    ) {
+        Ok(h) => Some(h),
+        Err(e) => {
+            eprintln!("xfgate: control socket {}: {e}", ctl_path.display());
+            None
+        }
+    };
+    eprintln!("xfgate: control socket {}", ctl_path.display());
+    Some(Ctl { stop, handle })
+}
+
 fn run(app: App) -> i32 {
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -229,34 +273,10 @@ fn run(app: App) -> i32 {
         }
     };
     // The control socket: if it cannot be had, stop what was started and exit.
-    let ctl_path = app
-        .ctl
-        .clone()
-        .unwrap_or_else(|| xfgate::cli::default_ctl_path(app.file_prefix.as_deref()));
-    let server = match xfgate::ctl::CtlServer::bind(&ctl_path) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("xfgate: {e} (give another path with --ctl or --file-prefix)");
-            let _ = gw.shutdown();
-            return 1;
-        }
+    let Some(ctl) = serve_ctl(&app, gw.control_state()) else {
+        let _ = gw.shutdown();
+        return 1;
     };
-    let ctl_stop = Arc::new(AtomicBool::new(false));
-    let state = Arc::new(xfgate::gateway::control::ControlState {
-        mgmt: gw.mgmt.clone(),
-        snapshots: gw.snapshots.clone(),
-        ports: gw.ports.clone(),
-        nports: gw.port_confs.len(),
-        started: gw.started,
-    });
-    let ctl = match server.serve(xfgate::gateway::control::handler(state), ctl_stop.clone()) {
-        Ok(h) => Some(h),
-        Err(e) => {
-            eprintln!("xfgate: control socket {}: {e}", ctl_path.display());
-            None
-        }
-    };
-    eprintln!("xfgate: control socket {}", ctl_path.display());
     eprintln!(
         "xfgate: {} ports, {} worker lcore(s), cache {strategy}, {} flows per lcore; Ctrl-C to stop",
         gw.port_confs.len(),
@@ -306,10 +326,7 @@ fn run(app: App) -> i32 {
     if let Some(c) = churn {
         let _ = c.join();
     }
-    ctl_stop.store(true, Ordering::Relaxed);
-    if let Some(h) = ctl {
-        h.join();
-    }
+    ctl.stop();
     let elapsed = gw.started.elapsed();
     let ports = gw.ports.clone();
     let sas = sa_counters(&gw);
@@ -403,6 +420,11 @@ fn run_dpdk(app: App, eal: &[String]) -> i32 {
     if app.churn > 0.0 {
         eprintln!("xfgate: note: --churn is only supported by 'xfgate demo'; ignored");
     }
+    let Some(ctl) = serve_ctl(&app, gw.control_state()) else {
+        let _ = gw.shutdown();
+        dp::eal_cleanup();
+        return 1;
+    };
     let interval = if app.stats_interval > 0.0 {
         Duration::from_secs_f64(app.stats_interval)
     } else {
@@ -423,6 +445,7 @@ fn run_dpdk(app: App, eal: &[String]) -> i32 {
             }
         },
     );
+    ctl.stop();
     let elapsed = gw.started.elapsed();
     let fin = gw.shutdown();
     let report = fin.report(elapsed);

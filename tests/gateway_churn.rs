@@ -127,13 +127,7 @@ fn churn_no_packet_uses_a_deleted_policy_after_the_delete_returned() {
     // The changes go through the real control socket, as `xfgate ctl` sends them.
     let sock = std::env::temp_dir().join(format!("xfgate-churn-{id}.sock"));
     let ctl_stop = Arc::new(AtomicBool::new(false));
-    let state = Arc::new(xfgate::gateway::control::ControlState {
-        mgmt: gw.mgmt.clone(),
-        snapshots: gw.snapshots.clone(),
-        ports: gw.ports.clone(),
-        nports: gw.port_confs.len(),
-        started: gw.started,
-    });
+    let state = Arc::new(gw.control_state());
     let server = xfgate::ctl::CtlServer::bind(&sock)
         .unwrap()
         .serve(xfgate::gateway::control::handler(state), ctl_stop.clone())

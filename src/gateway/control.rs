@@ -9,12 +9,15 @@ use crate::ip::addr_to_ip;
 use crate::mgmt::{Event, MgmtHandle, Reply};
 use std::sync::{Arc, Mutex};
 
+/// The ports' counters as the report shows them, read when asked (software
+/// queues or `rte_eth_stats`, depending on the backend).
+pub type PortCountersFn = Arc<dyn Fn() -> Vec<crate::stats::PortCounters> + Send + Sync>;
+
 /// What the handler reads besides the management core.
 pub struct ControlState {
     pub mgmt: MgmtHandle,
     pub snapshots: Vec<Arc<Mutex<WorkerSnapshot>>>,
-    pub ports: crate::port::PortsHandle,
-    pub nports: usize,
+    pub port_counters: PortCountersFn,
     pub started: std::time::Instant,
 }
 
@@ -98,12 +101,11 @@ fn stats(state: &ControlState, json: bool) -> String {
         _ => Default::default(),
     };
     let sas = super::sa_counters_of(&state.mgmt);
-    let r = super::stats_report(
+    let r = super::report_with_ports(
         &snaps,
         &m,
         state.started.elapsed(),
-        &state.ports,
-        state.nports,
+        (state.port_counters)(),
         sas,
     );
     if json {

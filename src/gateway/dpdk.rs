@@ -117,19 +117,23 @@ pub fn port_counters(
         .ports
         .iter()
         .zip(eth.iter().zip(queues))
-        .map(|(p, (e, q))| PortCounters {
-            port: p.info.id,
-            name: p.info.name.clone(),
-            rx: e.ipackets,
-            tx: e.opackets,
-            rx_bytes: e.ibytes,
-            tx_bytes: e.obytes,
-            imissed: e.imissed,
-            ierrors: e.ierrors,
-            rx_nombuf: e.rx_nombuf + q.rx_nombuf,
-            oerrors: e.oerrors,
-        })
+        .map(|(p, (e, q))| one_port(p.info.id, &p.info.name, e, q))
         .collect()
+}
+
+fn one_port(id: u16, name: &str, e: &EthStats, q: &PortStats) -> PortCounters {
+    PortCounters {
+        port: id,
+        name: name.to_string(),
+        rx: e.ipackets,
+        tx: e.opackets,
+        rx_bytes: e.ibytes,
+        tx_bytes: e.obytes,
+        imissed: e.imissed,
+        ierrors: e.ierrors,
+        rx_nombuf: e.rx_nombuf + q.rx_nombuf,
+        oerrors: e.oerrors,
+    }
 }
 
 struct Launch {
@@ -300,6 +304,28 @@ impl DpdkGateway {
             .iter()
             .map(|p| p.counters.total())
             .collect()
+    }
+
+    /// What the control socket's handler reads: the same commands as with
+    /// software ports, the ports' counters from `rte_eth_stats`.
+    pub fn control_state(&self) -> super::control::ControlState {
+        let ports: Vec<(u16, String, Arc<crate::port::PortCounters>)> = self
+            .ports
+            .ports
+            .iter()
+            .map(|p| (p.info.id, p.info.name.clone(), p.counters.clone()))
+            .collect();
+        super::control::ControlState {
+            mgmt: self.mgmt.clone(),
+            snapshots: self.snapshots.clone(),
+            port_counters: Arc::new(move || {
+                ports
+                    .iter()
+                    .map(|(id, name, q)| one_port(*id, name, &dp::eth_stats(*id), &q.total()))
+                    .collect()
+            }),
+            started: self.started,
+        }
     }
 
     /// The current statistics report (docs/stats.md).

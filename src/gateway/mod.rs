@@ -277,6 +277,17 @@ pub fn command_op(cmd: Command) -> Option<Op> {
 }
 
 impl Gateway {
+    /// What the control socket's handler reads ([`control::handler`]).
+    pub fn control_state(&self) -> control::ControlState {
+        let (ports, nports) = (self.ports.clone(), self.port_confs.len());
+        control::ControlState {
+            mgmt: self.mgmt.clone(),
+            snapshots: self.snapshots.clone(),
+            port_counters: Arc::new(move || software_port_counters(&ports, nports)),
+            started: self.started,
+        }
+    }
+
     /// Build ports, load the configuration, start the management core and the workers.
     pub fn start(opts: GatewayOpts) -> Result<Gateway, GatewayError> {
         let nworkers = opts.workers.len().max(1);
@@ -596,7 +607,15 @@ pub fn stats_report(
     nports: usize,
     sas: Vec<crate::stats::SaCounters>,
 ) -> crate::stats::StatsReport {
-    let ports = (0..nports)
+    report_with_ports(snaps, m, uptime, software_port_counters(ports, nports), sas)
+}
+
+/// The software ports' counters for the shared report.
+pub fn software_port_counters(
+    ports: &crate::port::PortsHandle,
+    nports: usize,
+) -> Vec<crate::stats::PortCounters> {
+    (0..nports)
         .map(|p| {
             let s = ports.stats(p as u16);
             crate::stats::PortCounters {
@@ -612,8 +631,7 @@ pub fn stats_report(
                 ..Default::default()
             }
         })
-        .collect();
-    report_with_ports(snaps, m, uptime, ports, sas)
+        .collect()
 }
 
 /// [`stats_report`] with the ports' counters given (the DPDK gateway passes

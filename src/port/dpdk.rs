@@ -1054,21 +1054,7 @@ impl DpdkPorts {
 
     /// `rte_eth_stats_get` for port `id`.
     pub fn eth_stats(&self, id: u16) -> EthStats {
-        let mut s = sys::rte_eth_stats::default();
-        // SAFETY: valid port id, out-parameter.
-        if unsafe { sys::rte_eth_stats_get(id, &mut s) } != 0 {
-            return EthStats::default();
-        }
-        EthStats {
-            ipackets: s.ipackets,
-            opackets: s.opackets,
-            ibytes: s.ibytes,
-            obytes: s.obytes,
-            imissed: s.imissed,
-            ierrors: s.ierrors,
-            oerrors: s.oerrors,
-            rx_nombuf: s.rx_nombuf,
-        }
+        eth_stats(id)
     }
 
     /// Mbufs in use, summed over the pools.
@@ -1096,6 +1082,26 @@ impl DpdkPorts {
 impl Drop for DpdkPorts {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// `rte_eth_stats` of port `id` (zeros if the call fails); callable from any
+/// thread.
+pub fn eth_stats(id: u16) -> EthStats {
+    let mut s = sys::rte_eth_stats::default();
+    // SAFETY: valid port id, out-parameter.
+    if unsafe { sys::rte_eth_stats_get(id, &mut s) } != 0 {
+        return EthStats::default();
+    }
+    EthStats {
+        ipackets: s.ipackets,
+        opackets: s.opackets,
+        ibytes: s.ibytes,
+        obytes: s.obytes,
+        imissed: s.imissed,
+        ierrors: s.ierrors,
+        oerrors: s.oerrors,
+        rx_nombuf: s.rx_nombuf,
     }
 }
 
