@@ -33,6 +33,9 @@ use std::time::{Duration, Instant};
 
 /// Above this many policy adds in one publication, invalidate globally.
 const BULK_ADDS: usize = 4096;
+/// From this many table ops in one publication (and at least a quarter of the
+/// live objects), build one table copy and clone it instead of applying twice.
+const CLONE_OPS: usize = 1024;
 
 /// One change or query for the management core.
 #[derive(Clone, Debug)]
@@ -522,6 +525,8 @@ impl Mgmt {
                     self.by_sel.reserve(pols);
                     self.sas.reserve(sas);
                     self.sa_by_slot.reserve(sas);
+                    plan.table.reserve(pols + sas + 1);
+                    plan.added.reserve(pols);
                     plan.table.push(TableOp::ReserveSas(sas));
                 }
                 for o in ops {
@@ -834,11 +839,15 @@ impl Mgmt {
     fn publish(&mut self, plan: Plan) {
         let e = self.engine.clone();
         if !plan.table.is_empty() {
-            e.tables.write(|t| {
-                for op in &plan.table {
-                    t.apply(op);
-                }
-            });
+            // A large change (a bulk load) is applied once and the other copy
+            // cloned from it; a small one is applied to both copies (cloning
+            // large tables would cost more).
+            let live = self.policies.len() + self.sas.len();
+            if plan.table.len() >= CLONE_OPS && plan.table.len() * 4 >= live {
+                e.tables.write_cloned(|t| t.apply_all(&plan.table));
+            } else {
+                e.tables.write(|t| t.apply_all(&plan.table));
+            }
         }
         // Kill: the slot removal makes every cached handle stale and retires the object.
         for (index, h, seq) in plan.kill_policies {

@@ -18,11 +18,10 @@
 //! reqid)`, `(family, dst, src)`, `(family, dst)` and `(family, spi)` lists in
 //! insertion order, so every template with a destination or an spi resolves by
 //! hash. A tunnel template with neither (`dst` wildcard and no spi) scans all
-//! SAs in insertion order.
+//! SAs and takes the matching one inserted first.
 //!
 //! Plain single-writer data: no interior mutability.
 
-use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::hash::Hash;
 
@@ -124,20 +123,49 @@ struct Node<V> {
     value: V,
 }
 
-/// Keys in insertion order (by `seq`).
-type SeqList = Vec<(u64, SaKey)>;
+/// Keys in insertion order (by `seq`). The first is stored inline: most lists
+/// hold one SA, and a bulk load then allocates nothing per index entry.
+#[derive(Clone, Debug)]
+struct SeqList {
+    first: (u64, SaKey),
+    rest: Vec<(u64, SaKey)>,
+}
+
+impl SeqList {
+    fn iter(&self) -> impl Iterator<Item = &(u64, SaKey)> {
+        std::iter::once(&self.first).chain(self.rest.iter())
+    }
+
+    /// Remove `seq`; `true` if the list is now empty.
+    fn remove(&mut self, seq: u64) -> bool {
+        if self.first.0 == seq {
+            if self.rest.is_empty() {
+                return true;
+            }
+            self.first = self.rest.remove(0);
+        } else if let Ok(i) = self.rest.binary_search_by_key(&seq, |x| x.0) {
+            self.rest.remove(i);
+        }
+        false
+    }
+}
 
 fn list_add<K: Hash + Eq>(m: &mut HashMap<K, SeqList, TableHasher>, k: K, seq: u64, key: SaKey) {
     // `seq` only grows, so pushing keeps the list sorted.
-    m.entry(k).or_default().push((seq, key));
+    match m.entry(k) {
+        hashbrown::hash_map::Entry::Occupied(mut o) => o.get_mut().rest.push((seq, key)),
+        hashbrown::hash_map::Entry::Vacant(v) => {
+            v.insert(SeqList {
+                first: (seq, key),
+                rest: Vec::new(),
+            });
+        }
+    }
 }
 
 fn list_del<K: Hash + Eq>(m: &mut HashMap<K, SeqList, TableHasher>, k: K, seq: u64) {
     if let Some(l) = m.get_mut(&k) {
-        if let Ok(i) = l.binary_search_by_key(&seq, |x| x.0) {
-            l.remove(i);
-        }
-        if l.is_empty() {
+        if l.remove(seq) {
             m.remove(&k);
         }
     }
@@ -151,7 +179,6 @@ pub struct SaTable<V> {
     by_pair: HashMap<(Family, Addr, Addr), SeqList, TableHasher>,
     by_dst: HashMap<(Family, Addr), SeqList, TableHasher>,
     by_spi: HashMap<(Family, u32), SeqList, TableHasher>,
-    ordered: BTreeMap<u64, SaKey>,
     next_seq: u64,
 }
 
@@ -169,7 +196,6 @@ impl<V: Copy + Eq + Debug + Send + Sync> SaTable<V> {
             by_pair: HashMap::with_hasher(TableHasher::default()),
             by_dst: HashMap::with_hasher(TableHasher::default()),
             by_spi: HashMap::with_hasher(TableHasher::default()),
-            ordered: BTreeMap::new(),
             next_seq: 0,
         }
     }
@@ -220,7 +246,6 @@ impl<V: Copy + Eq + Debug + Send + Sync> SaTable<V> {
         list_add(&mut self.by_pair, (f.family, f.dst, f.src), seq, key);
         list_add(&mut self.by_dst, (f.family, f.dst), seq, key);
         list_add(&mut self.by_spi, (f.family, f.spi), seq, key);
-        self.ordered.insert(seq, key);
         Ok(())
     }
 
@@ -237,7 +262,6 @@ impl<V: Copy + Eq + Debug + Send + Sync> SaTable<V> {
         list_del(&mut self.by_pair, (f.family, f.dst, f.src), seq);
         list_del(&mut self.by_dst, (f.family, f.dst), seq);
         list_del(&mut self.by_spi, (f.family, f.spi), seq);
-        self.ordered.remove(&seq);
         Some(n.value)
     }
 
@@ -287,19 +311,23 @@ impl<V: Copy + Eq + Debug + Send + Sync> SaTable<V> {
             }
             (None, Some(dst), Some(src)) => first(self.by_pair.get(&(w.family, dst, src))),
             (None, Some(dst), None) => first(self.by_dst.get(&(w.family, dst))),
-            (None, None, _) => self.ordered.values().find_map(|k| {
-                let n = self.by_key.get(k)?;
-                w.matches(&n.fields).then_some(n.value)
-            }),
+            // No destination and no spi: every SA is a candidate; the first
+            // inserted of the matching ones wins.
+            (None, None, _) => self
+                .by_key
+                .values()
+                .filter(|n| w.matches(&n.fields))
+                .min_by_key(|n| n.seq)
+                .map(|n| n.value),
         }
     }
 
     /// Every SA's fields and value, in insertion order.
+    /// (Management side: sorts, allocates.)
     pub fn iter(&self) -> impl Iterator<Item = (&SaFields, V)> + '_ {
-        self.ordered
-            .values()
-            .filter_map(|k| self.by_key.get(k))
-            .map(|n| (&n.fields, n.value))
+        let mut v: Vec<&Node<V>> = self.by_key.values().collect();
+        v.sort_unstable_by_key(|n| n.seq);
+        v.into_iter().map(|n| (&n.fields, n.value))
     }
 }
 
