@@ -585,6 +585,194 @@ fn flood_gateway_like_mix_from_the_start() {
     reader.offline();
 }
 
+/// A small change is published and answered without waiting for a grace
+/// period: it completes even while a worker is online and has not reported a
+/// quiescent state (before, it waited for that worker), the worker's next
+/// lookup sees it, and the other table copy catches up once the worker has
+/// moved on.
+#[test]
+fn small_change_answers_without_waiting_for_workers() {
+    let mut m = mgmt(Strategy::Selective);
+    let engine = m.engine().clone();
+    let mut reader = engine.domain.register(1);
+    reader.online();
+    let mut shard = Shard::new(256);
+    let key = FlowKey::new(
+        Family::V4,
+        Dir::Out,
+        0x0a00_0001,
+        0x0b00_0001,
+        17,
+        1000,
+        53,
+        0,
+    );
+    let mut out = [Bundle::default()];
+    shard.lookup_burst(&engine, &reader, &[key], &mut out);
+    assert_eq!(out[0].npol, 0);
+    let mut s = Selector::any(Family::V4);
+    s.src = Prefix::new(Family::V4, 0x0a00_0000, 24);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let t = std::thread::spawn(move || {
+        let r = m.apply(Op::PolicyAdd(PolicySpec::bypass(s, Dir::Out, 5)));
+        tx.send(r).unwrap();
+        m
+    });
+    // The reader stays online and silent while mgmt works: a wait for its
+    // quiescent state would never end (the deadline only detects that hang).
+    let r = rx.recv_timeout(std::time::Duration::from_secs(30));
+    assert!(matches!(r, Ok(Ok(_))), "{r:?}");
+    shard.lookup_burst(&engine, &reader, &[key], &mut out);
+    assert_eq!(out[0].npol, 1, "the change is visible at once");
+    assert_eq!(
+        shard.stats.stale, 1,
+        "the cached no-policy result was refreshed"
+    );
+    let mut m = t.join().unwrap();
+    assert!(
+        !engine.tables.try_catch_up(),
+        "standby still read-protected"
+    );
+    reader.quiescent();
+    assert!(
+        engine.tables.try_catch_up(),
+        "caught up after the grace period"
+    );
+    reader.offline();
+    drop(reader);
+    check_end_state(&mut m);
+}
+
+/// No-policy results are invalidated by region: a policy added for other
+/// destinations (or, with a short destination prefix, other sources) leaves
+/// them valid (no stale refresh); one in their region refreshes them, and
+/// every decision still equals the cache-less reference.
+#[test]
+fn coherence_nopol_regions() {
+    let mut m = mgmt(Strategy::Selective);
+    m.apply(Op::SetDefault(Dir::Out, xfgate::spd::Action::Allow))
+        .unwrap();
+    let engine = m.engine().clone();
+    let mut reader = engine.domain.register(1);
+    let mut shard = Shard::new(256);
+    // Flows 10.0.0.x -> 11.0.0.1: no policy (default allow).
+    let keys: Vec<FlowKey> = (1..=16)
+        .map(|i| {
+            FlowKey::new(
+                Family::V4,
+                Dir::Out,
+                0x0a00_0000 + i,
+                0x0b00_0001,
+                17,
+                9,
+                53,
+                0,
+            )
+        })
+        .collect();
+    let mut out = vec![Bundle::default(); keys.len()];
+    reader.online();
+    shard.lookup_burst(&engine, &reader, &keys, &mut out);
+    assert!(out.iter().all(|b| b.npol == 0 && b.uses_nopol));
+    reader.offline();
+    let mut check = |m: &mut Mgmt, add: Selector, want_stale: bool, what: &str| {
+        m.apply(Op::PolicyAdd(PolicySpec::bypass(add, Dir::Out, 10)))
+            .unwrap();
+        reader.online();
+        let stale0 = shard.stats.stale;
+        shard.lookup_burst(&engine, &reader, &keys, &mut out);
+        for (k, got) in keys.iter().zip(&out) {
+            assert!(
+                got.same_decision(&engine.resolve(k, &reader, false)),
+                "{what}"
+            );
+        }
+        let stale = shard.stats.stale - stale0;
+        if want_stale {
+            assert_eq!(stale, keys.len() as u64, "{what}: every entry refreshed");
+        } else {
+            assert_eq!(stale, 0, "{what}: no entry refreshed");
+        }
+        // Cached again for the next step.
+        shard.lookup_burst(&engine, &reader, &keys, &mut out);
+        reader.quiescent();
+        reader.offline();
+    };
+    let sel = |src: (u128, u8), dst: (u128, u8), proto: u8| {
+        let mut s = Selector::any(Family::V4);
+        s.src = Prefix::new(Family::V4, src.0, src.1);
+        s.dst = Prefix::new(Family::V4, dst.0, dst.1);
+        s.proto = proto;
+        s
+    };
+    let (bumps0, global0) = (m.counters().nopol_bumps, m.counters().global_bumps);
+    check(
+        &mut m,
+        sel((0, 0), (0xc0a8_0000, 16), 0),
+        false,
+        "dst 192.168/16",
+    );
+    check(
+        &mut m,
+        sel((0xac10_0000, 12), (0, 0), 0),
+        false,
+        "src 172.16/12",
+    );
+    check(
+        &mut m,
+        sel((0x0a00_0000, 24), (0xc000_0200, 24), 0),
+        false,
+        "10.0.0/24 -> 192.0.2/24",
+    );
+    assert_eq!(m.counters().nopol_bumps - bumps0, 3);
+    assert_eq!(m.counters().global_bumps, global0);
+    // Same destination region (11/8), even though it matches none of the flows.
+    check(
+        &mut m,
+        sel((0, 0), (0x0b01_0000, 16), 0),
+        true,
+        "dst 11.1/16",
+    );
+    // Same source region (10/8) with a destination shorter than /8.
+    check(
+        &mut m,
+        sel((0x0a00_0100, 24), (0, 4), 0),
+        true,
+        "src 10.0.1/24",
+    );
+    // Both prefixes shorter than /8: every no-policy result of the direction.
+    check(&mut m, sel((0, 0), (0, 0), 6), true, "any tcp");
+    // Another direction's add leaves outbound entries alone.
+    m.apply(Op::PolicyAdd(PolicySpec::bypass(
+        sel((0, 0), (0, 0), 17),
+        Dir::In,
+        10,
+    )))
+    .unwrap();
+    reader.online();
+    let stale0 = shard.stats.stale;
+    shard.lookup_burst(&engine, &reader, &keys, &mut out);
+    assert_eq!(shard.stats.stale, stale0, "inbound add");
+    // A policy that matches the flows changes their decision.
+    let mut b = PolicySpec::bypass(sel((0x0a00_0000, 28), (0x0b00_0000, 8), 0), Dir::Out, 1);
+    b.action = xfgate::spd::Action::Block;
+    reader.offline();
+    m.apply(Op::PolicyAdd(b)).unwrap();
+    reader.online();
+    shard.lookup_burst(&engine, &reader, &keys, &mut out);
+    for (k, got) in keys.iter().zip(&out) {
+        let want = engine.resolve(k, &reader, false);
+        assert!(got.same_decision(&want));
+        assert_eq!(
+            got.verdict == xfgate::flow::Verdict::PolicyBlock,
+            k.src < 0x0a00_0010
+        );
+    }
+    reader.offline();
+    drop(reader);
+    check_end_state(&mut m);
+}
+
 #[test]
 fn policy_add_invalidates_selectively() {
     // An added policy bumps only the policies it overlaps and beats: flows under

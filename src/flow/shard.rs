@@ -343,7 +343,7 @@ impl Shard {
             match found {
                 Some(pos) => {
                     let e = &self.entries[pos];
-                    if engine.validate(&e.bundle, key.dir) {
+                    if engine.validate(&e.bundle, key) {
                         out[i] = e.bundle;
                         let (b, w) = (pos / WAYS, pos % WAYS);
                         // A hit proves the flow and makes it recent again: it
@@ -513,7 +513,7 @@ impl Shard {
                 continue;
             }
             let e = &self.entries[pos];
-            if !engine.validate(&e.bundle, e.key.dir) {
+            if !engine.validate(&e.bundle, &e.key) {
                 self.delete(pos);
                 self.stats.swept += 1;
             } else {

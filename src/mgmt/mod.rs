@@ -201,6 +201,8 @@ pub struct MgmtCounters {
     pub policy_bumps: u64,
     /// Whole-cache invalidations (global generation bumps).
     pub global_bumps: u64,
+    /// No-policy region counter bumps (one per region an add concerned).
+    pub nopol_bumps: u64,
     pub batches: u64,
     /// Live now.
     pub policies_live: u64,
@@ -836,17 +838,21 @@ impl Mgmt {
 
     /// Publish a prepared plan, then settle: kill the unlinked, bump what the
     /// change can affect.
-    fn publish(&mut self, plan: Plan) {
+    fn publish(&mut self, mut plan: Plan) {
         let e = self.engine.clone();
         if !plan.table.is_empty() {
             // A large change (a bulk load) is applied once and the other copy
             // cloned from it; a small one is applied to both copies (cloning
             // large tables would cost more).
+            // A small one is published after one application, without waiting
+            // for a grace period: the other copy catches up at the next change
+            // (or the next tick), by when workers have long moved on.
             let live = self.policies.len() + self.sas.len();
             if plan.table.len() >= CLONE_OPS && plan.table.len() * 4 >= live {
                 e.tables.write_cloned(|t| t.apply_all(&plan.table));
             } else {
-                e.tables.write(|t| t.apply_all(&plan.table));
+                let ops = std::mem::take(&mut plan.table);
+                e.tables.write_deferred(move |t| t.apply_all(&ops));
             }
         }
         // Kill: the slot removal makes every cached handle stale and retires the object.
@@ -890,14 +896,15 @@ impl Mgmt {
 
     /// Rule 5: a new policy can only change the decision of flows its selector
     /// matches. Bump the policies it overlaps and can beat (and, across types,
-    /// those whose bundles it joins), plus the no-policy dummy of its direction.
+    /// those whose bundles it joins), plus the no-policy counter of its
+    /// direction and region ([`engine::Gens`]).
     fn bump_beaten(&mut self, added: &[(Selector, Dir, PolicyType, u32, u64)]) {
         let e = self.engine.clone();
         let t = e.tables.read_writer();
         let mut hits = Vec::new();
-        let mut dirs = [false; 2];
+        let mut regions = Vec::with_capacity(added.len());
         for (sel, dir, ptype, prio, seq) in added {
-            dirs[tables::dir_class(*dir)] = true;
+            regions.push(engine::NopolRegion::of(tables::dir_class(*dir), sel));
             for ty in [PolicyType::Main, PolicyType::Sub] {
                 hits.clear();
                 t.classifier(*dir, ty).overlapping(sel, &mut hits);
@@ -917,10 +924,11 @@ impl Mgmt {
                 }
             }
         }
-        for (c, d) in dirs.iter().enumerate() {
-            if *d {
-                e.gens.nopol[c].fetch_add(1, Ordering::AcqRel);
-            }
+        regions.sort_unstable();
+        regions.dedup();
+        for r in regions {
+            e.gens.bump_nopol(r);
+            self.counters.nopol_bumps += 1;
         }
     }
 
@@ -1007,6 +1015,7 @@ impl Mgmt {
         for op in ops {
             let _ = self.apply(op);
         }
+        self.engine.tables.try_catch_up();
         self.engine.domain.reclaim();
     }
 
