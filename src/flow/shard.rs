@@ -426,7 +426,7 @@ impl Shard {
         // one whole epoch: long enough for an established flow to be seen
         // twice while a flood several times its rate passes by.
         self.door_tick += 1;
-        if self.door_tick % DOOR_WINDOW == 0 {
+        if self.door_tick.is_multiple_of(DOOR_WINDOW) {
             let next = ((self.door_cur + 1) % 3) * words;
             for _ in 0..2 {
                 if self.door_hand < words {
