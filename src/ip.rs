@@ -11,7 +11,18 @@ use std::str::FromStr;
 pub type Addr = u128;
 
 /// Address family.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    zerocopy::IntoBytes,
+    zerocopy::Immutable,
+)]
 #[repr(u8)]
 pub enum Family {
     V4 = 4,
@@ -29,7 +40,18 @@ impl Family {
 }
 
 /// Policy direction, numbered as Linux's `XFRM_POLICY_IN/OUT/FWD`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    zerocopy::IntoBytes,
+    zerocopy::Immutable,
+)]
 #[repr(u8)]
 pub enum Dir {
     In = 0,

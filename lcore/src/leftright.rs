@@ -37,9 +37,20 @@ pub struct LeftRight<T> {
     copies: [Box<UnsafeCell<T>>; 2],
     /// Publications so far; the active copy is `version & 1`.
     version: AtomicU64,
-    /// Serializes writers.
-    writer: Mutex<()>,
+    /// Serializes writers; holds what the standby copy still lacks.
+    writer: Mutex<Deferred<T>>,
     domain: Arc<Domain>,
+}
+
+/// A change published with [`LeftRight::write_deferred`], still to be applied
+/// to the other copy.
+type Change<T> = Box<dyn Fn(&mut T) + Send>;
+
+/// Changes the standby copy lacks (applied to the active copy already) and
+/// the grace period after which readers have left the standby copy.
+struct Deferred<T> {
+    log: Vec<Change<T>>,
+    grace: u64,
 }
 
 // SAFETY: sending a LeftRight sends its two `T`s.
@@ -62,7 +73,10 @@ impl<T: Send + Sync> LeftRight<T> {
                 Box::new(UnsafeCell::new(init)),
             ],
             version: AtomicU64::new(0),
-            writer: Mutex::new(()),
+            writer: Mutex::new(Deferred {
+                log: Vec::new(),
+                grace: 0,
+            }),
             domain,
         }
     }
@@ -107,9 +121,10 @@ impl<T: Send + Sync> LeftRight<T> {
     /// Writer: apply `f` to both copies as described above; returns what the
     /// first application returned. Serialized by an internal lock.
     pub fn write<R>(&self, mut f: impl FnMut(&mut T) -> R) -> R {
-        let Some(_w) = lock_unpoisoned(&self.writer) else {
+        let Some(mut w) = lock_unpoisoned(&self.writer) else {
             panic!("LeftRight poisoned: a previous write panicked between its two applications");
         };
+        self.catch_up(&mut w, true);
         let v = self.version.load(Ordering::Relaxed);
         let active = (v & 1) as usize;
         let standby = active ^ 1;
@@ -128,6 +143,99 @@ impl<T: Send + Sync> LeftRight<T> {
         // (offline readers hold no references).
         let _ = f(unsafe { &mut *self.copies[active].get() });
         first
+    }
+
+    /// Writer: apply `f` to the standby copy only, publish it, wait for a grace
+    /// period, then make the other copy a clone of the published one
+    /// (`clone_from`). Same effect as [`LeftRight::write`] for a deterministic
+    /// `f`; cheaper when `f` is a large change (a bulk load: thousands of
+    /// inserts cost more than one clone), dearer for a small change to a large
+    /// `T`. Serialized with `write` by the same lock.
+    pub fn write_cloned<R>(&self, f: impl FnOnce(&mut T) -> R) -> R
+    where
+        T: Clone,
+    {
+        let Some(mut w) = lock_unpoisoned(&self.writer) else {
+            panic!("LeftRight poisoned: a previous write panicked between its two applications");
+        };
+        // (Catching up is wasted work here, but keeps one invariant: a write
+        // starts with both copies equal.)
+        self.catch_up(&mut w, true);
+        let v = self.version.load(Ordering::Relaxed);
+        let active = (v & 1) as usize;
+        let standby = active ^ 1;
+        // SAFETY: as in `write`: nobody reads the standby copy, writers are
+        // serialized by the lock.
+        let first = f(unsafe { &mut *self.copies[standby].get() });
+        self.version.store(v + 1, Ordering::Release);
+        self.domain.synchronize();
+        // SAFETY: `standby` is now the active copy: readers may read it, but
+        // nobody mutates it (only this writer would, and it holds the lock), so a
+        // shared reference is sound. `active` is now standby and, after the grace
+        // period above, unreferenced by readers (as in `write`); the two copies
+        // are distinct boxes, so the `&mut` and the `&` do not alias.
+        let (published, old) = unsafe {
+            (
+                &*self.copies[standby].get(),
+                &mut *self.copies[active].get(),
+            )
+        };
+        old.clone_from(published);
+        first
+    }
+
+    /// Writer: apply `f` to the standby copy and publish it, without waiting
+    /// for a grace period: the other copy gets `f` at the start of the next
+    /// write (or [`LeftRight::try_catch_up`]), after the grace period begun
+    /// here, which has usually passed by then. So a small change is visible
+    /// to readers, and the call returns, after one application of `f` and no
+    /// wait. `f` must be deterministic, as for `write`.
+    pub fn write_deferred(&self, f: impl Fn(&mut T) + Send + 'static) {
+        let Some(mut w) = lock_unpoisoned(&self.writer) else {
+            panic!("LeftRight poisoned: a previous write panicked between its two applications");
+        };
+        self.catch_up(&mut w, true);
+        let v = self.version.load(Ordering::Relaxed);
+        let standby = ((v & 1) ^ 1) as usize;
+        // SAFETY: as in `write`: nobody reads the standby copy (the catch-up
+        // above waited for the grace period of the previous publication),
+        // writers are serialized by the lock.
+        f(unsafe { &mut *self.copies[standby].get() });
+        self.version.store(v + 1, Ordering::Release);
+        w.grace = self.domain.begin_grace();
+        w.log.push(Box::new(f));
+    }
+
+    /// Writer: if a deferred change is pending and its grace period has
+    /// passed, apply it to the standby copy now (no wait). Returns whether
+    /// both copies are equal afterwards.
+    pub fn try_catch_up(&self) -> bool {
+        let Some(mut w) = lock_unpoisoned(&self.writer) else {
+            return false;
+        };
+        self.catch_up(&mut w, false)
+    }
+
+    /// Apply the deferred changes to the standby copy once readers have left
+    /// it (waiting for that if `wait`). Returns whether nothing is pending.
+    fn catch_up(&self, w: &mut Deferred<T>, wait: bool) -> bool {
+        if w.log.is_empty() {
+            return true;
+        }
+        if wait {
+            self.domain.wait_grace_for(w.grace);
+        } else if !self.domain.grace_passed(w.grace) {
+            return false;
+        }
+        let standby = ((self.version.load(Ordering::Relaxed) & 1) ^ 1) as usize;
+        for f in w.log.drain(..) {
+            // SAFETY: the standby copy was active until the publication that
+            // began grace period `w.grace`, which has passed: every reader
+            // that loaded it has since reported a quiescent state, and new
+            // readers only find the active copy. Writers hold the lock.
+            f(unsafe { &mut *self.copies[standby].get() });
+        }
+        true
     }
 
     /// Number of publications so far (readers can use it as a version).
@@ -173,6 +281,58 @@ mod tests {
         assert_eq!(lr.read_writer(), &vec![2, 3]);
         // both copies equal
         // SAFETY: (test) no reader or writer is active.
+        let (a, b) = unsafe { (&*lr.copies[0].get(), &*lr.copies[1].get()) };
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn write_cloned_applies_once_and_copies_agree() {
+        let d = domain();
+        let lr = LeftRight::new(vec![1u32, 2], d.clone());
+        let mut calls = 0;
+        let r = lr.write_cloned(|v| {
+            calls += 1;
+            v.push(3);
+            v.len()
+        });
+        assert_eq!((r, calls), (3, 1));
+        assert_eq!(lr.version(), 1);
+        // A plain write afterwards applies to both copies, which must agree.
+        lr.write(|v| v.push(4));
+        assert_eq!(lr.read_writer(), &vec![1, 2, 3, 4]);
+        // SAFETY: (test) no reader or writer is active.
+        let (a, b) = unsafe { (&*lr.copies[0].get(), &*lr.copies[1].get()) };
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn write_deferred_publishes_now_and_catches_up_later() {
+        let d = domain();
+        let lr = LeftRight::new(vec![1u32], d.clone());
+        let mut r = d.register(0);
+        r.online();
+        lr.write_deferred(|v| v.push(2));
+        // Visible at once; the other copy still lacks it.
+        assert_eq!(lr.read(&r), &vec![1, 2]);
+        // SAFETY: (test) no writer is active; we only compare.
+        let (a, b) = unsafe { (&*lr.copies[0].get(), &*lr.copies[1].get()) };
+        assert_ne!(a, b);
+        // The reader has not passed a quiescent state: no catch-up yet.
+        assert!(!lr.try_catch_up());
+        r.quiescent();
+        assert!(lr.try_catch_up());
+        // SAFETY: (test) as above.
+        let (a, b) = unsafe { (&*lr.copies[0].get(), &*lr.copies[1].get()) };
+        assert_eq!(a, b);
+        // Deferred, then plain writes: the plain write catches up first.
+        lr.write_deferred(|v| v.push(3));
+        r.quiescent();
+        lr.write_deferred(|v| v.push(4));
+        r.offline();
+        lr.write(|v| v.push(5));
+        lr.write_cloned(|v| v.push(6));
+        assert_eq!(lr.read_writer(), &vec![1, 2, 3, 4, 5, 6]);
+        // SAFETY: (test) as above.
         let (a, b) = unsafe { (&*lr.copies[0].get(), &*lr.copies[1].get()) };
         assert_eq!(a, b);
     }
@@ -236,16 +396,23 @@ mod tests {
             })
             .collect();
         started.wait();
-        for _ in 0..200 {
-            lr.write(|p| {
+        for i in 0..200 {
+            let f = |p: &mut (u64, u64)| {
                 p.0 += 1;
                 p.1 += 1;
-            });
+            };
+            match i % 3 {
+                0 => lr.write(f),
+                1 => lr.write_deferred(f),
+                _ => lr.write_cloned(f),
+            }
         }
         stop.store(true, Ordering::Relaxed);
         for t in readers {
             assert!(t.join().unwrap() > 0);
         }
+        // Readers are gone: a deferred change left pending catches up now.
+        assert!(lr.try_catch_up());
         assert_eq!(lr.read_writer(), &(200, 200));
         // SAFETY: (test) all readers joined, no writer.
         let (a, b) = unsafe { (&*lr.copies[0].get(), &*lr.copies[1].get()) };

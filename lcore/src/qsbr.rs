@@ -236,6 +236,33 @@ impl Domain {
         self.dispose(garbage);
     }
 
+    /// Writer: start a grace period without waiting for it; returns its
+    /// target for [`Domain::grace_passed`] / [`Domain::wait_grace_for`].
+    /// Everything the caller unlinked or published before this call is out of
+    /// reach of every reader once the grace period has passed.
+    pub fn begin_grace(&self) -> u64 {
+        self.token.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    /// Writer: has the grace period `target` (from [`Domain::begin_grace`])
+    /// passed, i.e. every online reader reported a quiescent state since? Does
+    /// not wait. (A reader that went online afterwards with an older token may
+    /// make this report `false` for a little longer; that only delays.)
+    pub fn grace_passed(&self, target: u64) -> bool {
+        let mut st = lock(&self.writer);
+        self.scan(&mut st, target) >= target
+    }
+
+    /// Writer: wait until the grace period `target` has passed.
+    pub fn wait_grace_for(&self, target: u64) {
+        let mut st = lock(&self.writer);
+        let mut round = 0;
+        while self.scan(&mut st, target) < target {
+            backoff(round);
+            round = round.saturating_add(1);
+        }
+    }
+
     /// Objects retired and not yet freed.
     pub fn pending(&self) -> usize {
         self.pending.load(Ordering::Relaxed)

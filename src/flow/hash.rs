@@ -1,7 +1,7 @@
 //! The flow cache's keyed hash: a per-process random key, so that nobody
 //! outside can aim many flows at one bucket.
 //!
-//! Folded 64x64->128 multiplies over the key's five words, three of them
+//! Folded 64x64->128 multiplies over the key's six words, three of them
 //! independent so they overlap in the pipeline (the construction of foldhash
 //! and wyhash). Not a MAC: its job is to keep bucket placement unpredictable.
 
@@ -40,7 +40,7 @@ impl FlowHasher {
         let k = &self.k;
         let a = fold_mul(w[0] ^ k[0], w[1] ^ k[1]);
         let b = fold_mul(w[2] ^ k[2], w[3] ^ k[3]);
-        let c = fold_mul(w[4] ^ k[4], k[5]);
+        let c = fold_mul(w[4] ^ k[4], w[5] ^ k[5]);
         fold_mul(a ^ k[5], b ^ c.rotate_left(23))
     }
 }

@@ -1,20 +1,21 @@
 //! One lcore's flow-cache shard.
 //!
 //! A fixed-capacity, two-choice, 8-way set-associative table: a flow lives in
-//! one of two buckets picked by a keyed hash; a bucket is one cache line of
-//! signatures and admission state, entries sit in a parallel array. Lookups
+//! one of two buckets picked by a keyed hash; a bucket is half a cache line of
+//! 16-bit signatures and admission state, entries sit in a parallel array. Lookups
 //! work on a whole burst: hash everything, touch both buckets of every key,
 //! then probe. Nothing allocates after [`Shard::new`].
 //!
 //! Flood resistance (why Linux's cache could be thrashed, and this one not):
-//! a flow seen for the first time enters only into a free way or in place of
-//! another *unproven* entry. It becomes *protected* when it is hit again, or
-//! when a small Bloom "doorkeeper" of recently missed flows says it was seen
-//! before. Only proven newcomers may evict a protected entry, and only one
-//! whose recency has aged to zero (not hit for three sweep passes). A flood of
-//! one-packet flows therefore churns the unproven ways and leaves the
-//! established flows alone; the flood's own packets are resolved exactly as
-//! with no cache.
+//! a flow seen for the first time enters only into a free way; it evicts
+//! nothing. A flow missed again while a Bloom "doorkeeper" of recent misses
+//! (at least the last four capacities' worth) still remembers it is *proven*: it may
+//! replace an *unproven* entry, make room by moving an entry to its other
+//! bucket, or replace a *protected* entry whose recency has aged to zero (not
+//! hit for three sweep passes). An entry becomes protected when it is hit. A
+//! flood of one-packet flows therefore fills the free ways once and is then
+//! denied, at the cost of a doorkeeper mark per packet; the established flows
+//! stay; the flood's own packets are resolved exactly as with no cache.
 
 use super::bundle::Bundle;
 use super::hash::FlowHasher;
@@ -27,24 +28,61 @@ pub const WAYS: usize = 8;
 /// Largest burst handled in one pass (longer slices are chunked).
 pub const MAX_BURST: usize = 64;
 
+/// A doorkeeper epoch lasts `DOOR_WINDOW * capacity` misses; a miss is
+/// remembered for one to two epochs.
+const DOOR_WINDOW: usize = 4;
+/// Bits a doorkeeper mark sets in a filter.
+const DOOR_HASHES: u32 = 4;
+
 const PROTECTED: u8 = 0x80;
 const RECENCY_MAX: u8 = 3;
 const RECENCY: u8 = 0x03;
 
-/// Bit `w` set iff `sigs[w] == sig` (compiled to vector compares).
+/// Bit `i` set iff 16-bit lane `i` of `x` is zero, for the four lanes of a
+/// word. SWAR: a lane is zero iff its high bit survives
+/// `!(((x & 7fff) + 7fff) | x)` (exact: no carry leaves a lane); shifted down
+/// to bit `16 i`, the four flags are gathered by one multiplication that moves
+/// bit `16 i` to bit `48 + i` (every partial product lands on a distinct bit,
+/// so nothing carries into the result bits).
 #[inline(always)]
-fn match_mask(sigs: &[u32; WAYS], sig: u32) -> u32 {
-    sigs.iter()
-        .enumerate()
-        .fold(0u32, |m, (w, &s)| m | (((s == sig) as u32) << w))
+fn zero_lanes(x: u64) -> u32 {
+    const LOW15: u64 = 0x7fff_7fff_7fff_7fff;
+    // Bit 16 i -> bit 48 + i.
+    const GATHER: u64 = (1 << 48) | (1 << 33) | (1 << 18) | (1 << 3);
+    let z = !(((x & LOW15) + LOW15) | x | LOW15) >> 15;
+    ((z.wrapping_mul(GATHER) >> 48) & 0xf) as u32
 }
 
-/// One cache line: signatures (0 = empty way) and per-way admission state.
+/// Bit `w` set iff way `w`'s signature is `sig`: all eight compared at once
+/// (two SWAR words; safe code, about 20 instructions).
+#[inline(always)]
+fn match_mask(sigs: &[u64; 2], sig: u16) -> u32 {
+    const ONES: u64 = 0x0001_0001_0001_0001;
+    let s = ONES * sig as u64;
+    zero_lanes(sigs[0] ^ s) | zero_lanes(sigs[1] ^ s) << 4
+}
+
+/// Signatures (16 bits per way, 0 = empty, four ways per word) and per-way
+/// admission state of one bucket: 24 bytes, two buckets per cache line.
 #[derive(Clone, Copy, Default)]
-#[repr(C, align(64))]
+#[repr(C, align(32))]
 struct Bucket {
-    sig: [u32; WAYS],
+    sigs: [u64; 2],
     meta: [u8; WAYS],
+}
+
+impl Bucket {
+    #[inline(always)]
+    fn sig(&self, w: usize) -> u16 {
+        (self.sigs[w / 4] >> (16 * (w % 4))) as u16
+    }
+
+    #[inline(always)]
+    fn set_sig(&mut self, w: usize, sig: u16) {
+        let sh = 16 * (w % 4);
+        let word = &mut self.sigs[w / 4];
+        *word = (*word & !(0xffff << sh)) | (sig as u64) << sh;
+    }
 }
 
 #[derive(Clone, Copy, Default)]
@@ -83,9 +121,16 @@ pub struct Shard {
     bmask: usize,
     hasher: FlowHasher,
     /// Doorkeeper: Bloom filter of recently missed flows, aged by a clearing hand.
+    /// Three Bloom filters of `door_words` words: the current epoch's (marked),
+    /// the previous one's (also checked) and the next one's (being cleared).
     door: Box<[u64]>,
+    door_words: usize,
+    /// Index (0..3) of the current epoch's filter.
+    door_cur: usize,
+    /// Misses in the current epoch.
+    door_tick: usize,
+    /// Next word of the next epoch's filter to clear.
     door_hand: usize,
-    door_tick: u32,
     /// Sweep clock hand over entries.
     hand: usize,
     len: usize,
@@ -114,9 +159,10 @@ impl Shard {
     pub fn with_hasher(capacity: usize, hasher: FlowHasher) -> Shard {
         let cap = capacity.max(2 * WAYS).next_power_of_two();
         let nb = cap / WAYS;
-        // 32 doorkeeper bits per entry: with 3 hash bits and a window of `cap`
-        // misses the false-positive rate stays below 0.1 %.
-        let door_words = (cap / 2).max(1);
+        // 128 doorkeeper bits per entry in each filter: with 4 hash bits and
+        // `DOOR_WINDOW * cap` misses per epoch, a filter's false-positive rate
+        // stays near 0.02 % (0.04 % for the two checked).
+        let door_words = 2 * cap;
         let buckets = super::mem::huge_boxed_slice(nb, Bucket::default());
         let entries = super::mem::huge_boxed_slice(cap, Entry::default());
         Shard {
@@ -124,9 +170,11 @@ impl Shard {
             entries,
             bmask: nb - 1,
             hasher,
-            door: vec![0u64; door_words].into_boxed_slice(),
-            door_hand: 0,
+            door: vec![0u64; 3 * door_words].into_boxed_slice(),
+            door_words,
+            door_cur: 0,
             door_tick: 0,
+            door_hand: 0,
             hand: 0,
             len: 0,
             acquire_tokens: ACQUIRES_PER_MS,
@@ -154,8 +202,8 @@ impl Shard {
     /// `alt(alt(b, sig), sig) == b`, so an entry can move between its two buckets
     /// without knowing its hash.
     #[inline(always)]
-    fn alt(&self, b: usize, sig: u32) -> usize {
-        let x = (sig.wrapping_mul(0x5bd1_e995) as usize >> 3) & self.bmask;
+    fn alt(&self, b: usize, sig: u16) -> usize {
+        let x = ((sig as u32).wrapping_mul(0x5bd1_e995) as usize >> 3) & self.bmask;
         if x == 0 {
             b ^ 1
         } else {
@@ -164,8 +212,8 @@ impl Shard {
     }
 
     #[inline(always)]
-    fn place(&self, h: u64) -> (usize, usize, u32) {
-        let sig = ((h >> 32) as u32) | 1;
+    fn place(&self, h: u64) -> (usize, usize, u16) {
+        let sig = ((h >> 48) as u16) | 1;
         let b1 = (h as usize) & self.bmask;
         (b1, self.alt(b1, sig), sig)
     }
@@ -176,14 +224,14 @@ impl Shard {
     fn displace(&mut self, b1: usize, b2: usize) -> Option<usize> {
         for b in [b1, b2] {
             for w in 0..WAYS {
-                let sig = self.buckets[b].sig[w];
+                let sig = self.buckets[b].sig(w);
                 let ab = self.alt(b, sig);
-                if let Some(aw) = (0..WAYS).find(|&aw| self.buckets[ab].sig[aw] == 0) {
+                if let Some(aw) = (0..WAYS).find(|&aw| self.buckets[ab].sig(aw) == 0) {
                     let (from, to) = (b * WAYS + w, ab * WAYS + aw);
                     self.entries[to] = self.entries[from];
-                    self.buckets[ab].sig[aw] = sig;
+                    self.buckets[ab].set_sig(aw, sig);
                     self.buckets[ab].meta[aw] = self.buckets[b].meta[w];
-                    self.buckets[b].sig[w] = 0;
+                    self.buckets[b].set_sig(w, 0);
                     self.buckets[b].meta[w] = 0;
                     self.stats.displaced += 1;
                     return Some(from);
@@ -194,15 +242,15 @@ impl Shard {
     }
 
     #[inline(always)]
-    fn find(&self, key: &FlowKey, b1: usize, b2: usize, sig: u32) -> Option<usize> {
+    fn find(&self, key: &FlowKey, b1: usize, b2: usize, sig: u16) -> Option<usize> {
         for b in [b1, b2] {
             // All eight signatures compared at once, then only the matching ways' keys.
-            let mut m = match_mask(&self.buckets[b].sig, sig);
+            let mut m = match_mask(&self.buckets[b].sigs, sig);
             while m != 0 {
                 let w = m.trailing_zeros() as usize;
                 m &= m - 1;
                 let pos = b * WAYS + w;
-                if self.entries[pos].key == *key {
+                if self.entries[pos].key.same(key) {
                     return Some(pos);
                 }
             }
@@ -215,8 +263,8 @@ impl Shard {
     #[inline]
     fn delete(&mut self, pos: usize) {
         let (b, w) = (pos / WAYS, pos % WAYS);
-        if self.buckets[b].sig[w] != 0 {
-            self.buckets[b].sig[w] = 0;
+        if self.buckets[b].sig(w) != 0 {
+            self.buckets[b].set_sig(w, 0);
             self.buckets[b].meta[w] = 0;
             self.len -= 1;
         }
@@ -253,25 +301,29 @@ impl Shard {
         out: &mut [Bundle],
     ) {
         let n = keys.len();
-        let mut place = [(0u32, 0u32, 0u32); MAX_BURST];
+        let mut place = [(0u32, 0u32, 0u16); MAX_BURST];
+        let mut hashes = [0u64; MAX_BURST];
         // Stage 1: hash the burst, prefetch both buckets of every key.
         for (i, k) in keys.iter().enumerate() {
             let h = self.hasher.hash(k);
+            hashes[i] = h;
             let (b1, b2, sig) = self.place(h);
             place[i] = (b1 as u32, b2 as u32, sig);
             super::mem::prefetch(&self.buckets[b1]);
             super::mem::prefetch(&self.buckets[b2]);
         }
-        // Stage 2: with the buckets near, prefetch the entries whose signature matches.
-        for &(b1, b2, sig) in &place[..n] {
+        // Stage 2: with the buckets near, prefetch the first entry whose
+        // signature matches and remember it as the probe's first candidate.
+        let mut cand = [u32::MAX; MAX_BURST];
+        for (i, &(b1, b2, sig)) in place[..n].iter().enumerate() {
             for b in [b1 as usize, b2 as usize] {
-                let bk = &self.buckets[b];
-                let m = match_mask(&bk.sig, sig);
+                let m = match_mask(&self.buckets[b].sigs, sig);
                 if m != 0 {
-                    let w = m.trailing_zeros() as usize;
-                    let e = &self.entries[b * WAYS + w];
+                    let pos = b * WAYS + m.trailing_zeros() as usize;
+                    let e = &self.entries[pos];
                     super::mem::prefetch(e);
                     super::mem::prefetch(&e.bundle);
+                    cand[i] = pos as u32;
                     break;
                 }
             }
@@ -282,16 +334,22 @@ impl Shard {
             let (b1, b2, sig) = place[i];
             let (b1, b2) = (b1 as usize, b2 as usize);
             let key = &keys[i];
-            match self.find(key, b1, b2, sig) {
+            let c = cand[i] as usize;
+            let found = if c < self.entries.len() && self.entries[c].key.same(key) {
+                Some(c)
+            } else {
+                self.find(key, b1, b2, sig)
+            };
+            match found {
                 Some(pos) => {
                     let e = &self.entries[pos];
-                    if engine.validate(&e.bundle, key.dir) {
+                    if engine.validate(&e.bundle, key) {
                         out[i] = e.bundle;
                         let (b, w) = (pos / WAYS, pos % WAYS);
-                        let m = self.buckets[b].meta[w];
-                        if m != PROTECTED | RECENCY_MAX {
-                            self.buckets[b].meta[w] =
-                                PROTECTED | ((m & RECENCY) + 1).min(RECENCY_MAX);
+                        // A hit proves the flow and makes it recent again: it
+                        // goes idle only after RECENCY_MAX sweep passes without one.
+                        if self.buckets[b].meta[w] != PROTECTED | RECENCY_MAX {
+                            self.buckets[b].meta[w] = PROTECTED | RECENCY_MAX;
                         }
                         self.stats.hits += 1;
                     } else {
@@ -316,8 +374,7 @@ impl Shard {
                     let (b, cacheable) = self.resolve(engine, reader, key);
                     out[i] = b;
                     if cacheable {
-                        let h = self.hasher.hash(key);
-                        self.admit(key, b, b1, b2, sig, h);
+                        self.admit(key, b, b1, b2, sig, hashes[i]);
                     } else {
                         self.stats.uncacheable += 1;
                     }
@@ -350,65 +407,86 @@ impl Shard {
     /// Doorkeeper: was this flow missed recently? Marks it as seen either way.
     #[inline]
     fn door_seen(&mut self, h: u64) -> bool {
-        let bits = self.door.len() * 64;
+        let words = self.door_words;
+        let bits = words * 64;
+        let cur = self.door_cur * words;
+        let prev = ((self.door_cur + 2) % 3) * words;
         let mut seen = true;
-        for j in 0..3 {
+        for j in 0..DOOR_HASHES {
             let bit = ((h.rotate_left(17 * j + 7)).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 20)
                 as usize
                 % bits;
             let (wi, m) = (bit / 64, 1u64 << (bit % 64));
-            seen &= self.door[wi] & m != 0;
-            self.door[wi] |= m;
+            seen &= (self.door[cur + wi] | self.door[prev + wi]) & m != 0;
+            self.door[cur + wi] |= m;
         }
-        // Age the filter: clear one word every other miss, so it remembers
-        // about `capacity` misses.
-        self.door_tick = self.door_tick.wrapping_add(1);
-        if self.door_tick & 1 == 0 {
-            self.door[self.door_hand] = 0;
-            self.door_hand = (self.door_hand + 1) % self.door.len();
+        // Age: clear two words of the next epoch's filter every DOOR_WINDOW
+        // misses, so it is empty when its epoch starts after
+        // `DOOR_WINDOW * words / 2` misses (`DOOR_WINDOW * capacity`). A mark is thus remembered for at least
+        // one whole epoch: long enough for an established flow to be seen
+        // twice while a flood several times its rate passes by.
+        self.door_tick += 1;
+        if self.door_tick.is_multiple_of(DOOR_WINDOW) {
+            let next = ((self.door_cur + 1) % 3) * words;
+            for _ in 0..2 {
+                if self.door_hand < words {
+                    self.door[next + self.door_hand] = 0;
+                    self.door_hand += 1;
+                }
+            }
+            if self.door_tick >= DOOR_WINDOW * words / 2 {
+                self.door_cur = (self.door_cur + 1) % 3;
+                self.door_tick = 0;
+                self.door_hand = 0;
+            }
         }
         seen
     }
 
-    fn admit(&mut self, key: &FlowKey, b: Bundle, b1: usize, b2: usize, sig: u32, h: u64) {
-        let mut free = None;
-        let mut unproven = None;
-        let mut idle = None;
-        for bi in [b1, b2] {
-            let bk = &self.buckets[bi];
-            for w in 0..WAYS {
-                let pos = bi * WAYS + w;
-                if bk.sig[w] == 0 {
-                    free = free.or(Some(pos));
-                } else if bk.meta[w] & PROTECTED == 0 {
-                    unproven = unproven.or(Some(pos));
-                } else if bk.meta[w] & RECENCY == 0 {
-                    idle = idle.or(Some(pos));
-                }
-            }
-        }
-        let proven = self.door_seen(h);
+    /// Admission of a resolved miss (see the module doc). A first sighting
+    /// only takes a free way; under a flood (no free way) it costs a doorkeeper
+    /// mark and a look at two signature words, nothing more. A flow the
+    /// doorkeeper has seen before may take an unproven way, make room by
+    /// displacement, or replace a protected entry that has gone idle.
+    fn admit(&mut self, key: &FlowKey, b: Bundle, b1: usize, b2: usize, sig: u16, h: u64) {
+        let seen = self.door_seen(h);
+        let free = [b1, b2].into_iter().find_map(|bi| {
+            let m = match_mask(&self.buckets[bi].sigs, 0);
+            (m != 0).then(|| bi * WAYS + m.trailing_zeros() as usize)
+        });
         let (pos, meta) = if let Some(p) = free {
-            (p, if proven { PROTECTED | 1 } else { 0 })
-        } else if let Some(p) = unproven {
-            (p, if proven { PROTECTED | 1 } else { 0 })
-        } else if let Some(p) = if proven {
-            self.displace(b1, b2).or(idle)
-        } else {
-            None
-        } {
-            (p, PROTECTED | 1)
-        } else {
+            (p, if seen { PROTECTED | 1 } else { 0 })
+        } else if !seen {
             self.stats.denied += 1;
             return;
+        } else {
+            let mut unproven = None;
+            let mut idle = None;
+            for bi in [b1, b2] {
+                let bk = &self.buckets[bi];
+                for (w, &m) in bk.meta.iter().enumerate() {
+                    if m & PROTECTED == 0 {
+                        unproven = unproven.or(Some(bi * WAYS + w));
+                    } else if m & RECENCY == 0 {
+                        idle = idle.or(Some(bi * WAYS + w));
+                    }
+                }
+            }
+            match unproven.or_else(|| self.displace(b1, b2)).or(idle) {
+                Some(p) => (p, PROTECTED | 1),
+                None => {
+                    self.stats.denied += 1;
+                    return;
+                }
+            }
         };
         let (bi, w) = (pos / WAYS, pos % WAYS);
-        if self.buckets[bi].sig[w] != 0 {
+        if self.buckets[bi].sig(w) != 0 {
             self.stats.evictions += 1;
         } else {
             self.len += 1;
         }
-        self.buckets[bi].sig[w] = sig;
+        self.buckets[bi].set_sig(w, sig);
         self.buckets[bi].meta[w] = meta;
         self.entries[pos] = Entry {
             key: *key,
@@ -431,11 +509,11 @@ impl Shard {
             let pos = self.hand;
             self.hand = (self.hand + 1) & (cap - 1);
             let (b, w) = (pos / WAYS, pos % WAYS);
-            if self.buckets[b].sig[w] == 0 {
+            if self.buckets[b].sig(w) == 0 {
                 continue;
             }
             let e = &self.entries[pos];
-            if !engine.validate(&e.bundle, e.key.dir) {
+            if !engine.validate(&e.bundle, &e.key) {
                 self.delete(pos);
                 self.stats.swept += 1;
             } else {
@@ -466,7 +544,7 @@ impl Shard {
     /// The valid entries, for `flows` listings (not for the data path).
     pub fn iter(&self) -> impl Iterator<Item = (&FlowKey, &Bundle, bool)> + '_ {
         self.buckets.iter().enumerate().flat_map(move |(bi, bk)| {
-            (0..WAYS).filter(move |w| bk.sig[*w] != 0).map(move |w| {
+            (0..WAYS).filter(move |w| bk.sig(*w) != 0).map(move |w| {
                 let e = &self.entries[bi * WAYS + w];
                 (&e.key, &e.bundle, bk.meta[w] & PROTECTED != 0)
             })
@@ -478,11 +556,50 @@ impl Shard {
 mod tests {
     use super::*;
 
+    fn naive(sigs: &[u16; WAYS], sig: u16) -> u32 {
+        (0..WAYS).fold(0, |m, w| m | ((sigs[w] == sig) as u32) << w)
+    }
+
+    fn bucket(sigs: &[u16; WAYS]) -> Bucket {
+        let mut b = Bucket::default();
+        for (w, s) in sigs.iter().enumerate() {
+            b.set_sig(w, *s);
+        }
+        for (w, s) in sigs.iter().enumerate() {
+            assert_eq!(b.sig(w), *s);
+        }
+        b
+    }
+
     #[test]
     fn match_mask_finds_every_way() {
-        let sigs = [5u32, 7, 5, 0, 9, 5, 1, 7];
-        assert_eq!(match_mask(&sigs, 5), 0b0010_0101);
-        assert_eq!(match_mask(&sigs, 7), 0b1000_0010);
-        assert_eq!(match_mask(&sigs, 3), 0);
+        let sigs = [5u16, 7, 5, 0, 9, 5, 1, 7];
+        let b = bucket(&sigs);
+        assert_eq!(match_mask(&b.sigs, 5), 0b0010_0101);
+        assert_eq!(match_mask(&b.sigs, 7), 0b1000_0010);
+        assert_eq!(match_mask(&b.sigs, 0), 0b0000_1000);
+        assert_eq!(match_mask(&b.sigs, 3), 0);
+        // Lanes that differ only in the high bit or by a borrow-prone value.
+        let tricky = [
+            0x8000u16, 0x0000, 0xffff, 0x7fff, 0x0001, 0x8001, 0xfffe, 0x0100,
+        ];
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..2000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let mut sigs = [0u16; WAYS];
+            for (w, s) in sigs.iter_mut().enumerate() {
+                *s = tricky[((x >> (3 * w)) & 7) as usize] ^ ((x >> 40) as u16 & 0x0101);
+            }
+            let b = bucket(&sigs);
+            for &sig in tricky.iter().chain([sigs[3], (x >> 24) as u16].iter()) {
+                assert_eq!(
+                    match_mask(&b.sigs, sig),
+                    naive(&sigs, sig),
+                    "{sigs:x?} {sig:x}"
+                );
+            }
+        }
     }
 }

@@ -55,12 +55,90 @@ impl std::fmt::Display for Strategy {
 
 /// Generation counters that make cached entries stale without touching them.
 /// Written by mgmt (Release), read by workers on every hit (Acquire).
-#[derive(Debug, Default)]
+///
+/// No-policy results are invalidated by region (rule 5 made finer): an added
+/// policy bumps the counter of the top byte of its destination prefix if that
+/// prefix is /8 or longer, else that of its source prefix if /8 or longer,
+/// else the direction's `nopol`. A policy that matches a flow therefore bumps
+/// one of the three counters [`Gens::nopol_stamp`] adds up for the flow, and
+/// adds elsewhere leave the flow's no-policy entry valid. The counters only
+/// grow, so the sum changes iff one of them did.
+#[derive(Debug)]
 pub struct Gens {
     pub global: AtomicU64,
-    /// Per direction class (out, in/fwd).
+    /// Per direction class (out, in/fwd): policies with both prefixes shorter than /8.
     pub nopol: [AtomicU64; 2],
+    /// Per direction class and top byte of the destination address.
+    pub nopol_dst: [[AtomicU64; 256]; 2],
+    /// Per direction class and top byte of the source address.
+    pub nopol_src: [[AtomicU64; 256]; 2],
     pub sad: AtomicU64,
+}
+
+impl Default for Gens {
+    fn default() -> Self {
+        let region = || std::array::from_fn(|_| AtomicU64::new(0));
+        Gens {
+            global: AtomicU64::new(0),
+            nopol: Default::default(),
+            nopol_dst: [region(), region()],
+            nopol_src: [region(), region()],
+            sad: AtomicU64::new(0),
+        }
+    }
+}
+
+/// The region (top byte) of an address in its family.
+#[inline(always)]
+pub fn region(family: Family, addr: Addr) -> usize {
+    match family {
+        Family::V4 => ((addr >> 24) & 0xff) as usize,
+        Family::V6 => ((addr >> 120) & 0xff) as usize,
+    }
+}
+
+/// Which no-policy counter an added policy with this selector bumps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum NopolRegion {
+    Dst(usize, usize),
+    Src(usize, usize),
+    All(usize),
+}
+
+impl NopolRegion {
+    /// The counter for a policy of direction class `class` and selector `sel`.
+    pub fn of(class: usize, sel: &crate::spd::Selector) -> NopolRegion {
+        if sel.dst.len >= 8 {
+            NopolRegion::Dst(class, region(sel.family, sel.dst.addr))
+        } else if sel.src.len >= 8 {
+            NopolRegion::Src(class, region(sel.family, sel.src.addr))
+        } else {
+            NopolRegion::All(class)
+        }
+    }
+}
+
+impl Gens {
+    /// The no-policy stamp of a flow: the sum of the three counters a policy
+    /// matching it could bump.
+    #[inline]
+    pub fn nopol_stamp(&self, key: &FlowKey) -> u64 {
+        let c = dir_class(key.dir);
+        self.nopol[c]
+            .load(Ordering::Acquire)
+            .wrapping_add(self.nopol_dst[c][region(key.family, key.dst)].load(Ordering::Acquire))
+            .wrapping_add(self.nopol_src[c][region(key.family, key.src)].load(Ordering::Acquire))
+    }
+
+    /// Make the no-policy results `r` covers stale.
+    pub fn bump_nopol(&self, r: NopolRegion) {
+        let g = match r {
+            NopolRegion::Dst(c, i) => &self.nopol_dst[c][i],
+            NopolRegion::Src(c, i) => &self.nopol_src[c][i],
+            NopolRegion::All(c) => &self.nopol[c],
+        };
+        g.fetch_add(1, Ordering::AcqRel);
+    }
 }
 
 /// Something a worker noticed and reports to mgmt (rule 1: workers never kill).
@@ -151,22 +229,22 @@ impl Engine {
 
     /// The generation counters now (before a lookup: see [`Engine::resolve_for_cache`]).
     #[inline]
-    pub fn stamps(&self, dir: Dir) -> Stamps {
+    pub fn stamps(&self, key: &FlowKey) -> Stamps {
         Stamps {
             global: self.gens.global.load(Ordering::Acquire),
-            nopol: self.gens.nopol[dir_class(dir)].load(Ordering::Acquire),
+            nopol: self.gens.nopol_stamp(key),
             sad: self.gens.sad.load(Ordering::Acquire),
         }
     }
 
     /// Entry op `get`: is a cached bundle still what a fresh lookup would give?
     #[inline]
-    pub fn validate(&self, b: &Bundle, dir: Dir) -> bool {
+    pub fn validate(&self, b: &Bundle, key: &FlowKey) -> bool {
         let g = &self.gens;
         if b.stamps.global != g.global.load(Ordering::Acquire) {
             return false;
         }
-        if b.uses_nopol && b.stamps.nopol != g.nopol[dir_class(dir)].load(Ordering::Acquire) {
+        if b.uses_nopol && b.stamps.nopol != g.nopol_stamp(key) {
             return false;
         }
         if b.uses_sad && b.stamps.sad != g.sad.load(Ordering::Acquire) {
@@ -208,7 +286,7 @@ impl Engine {
     ) -> (Bundle, bool) {
         loop {
             let v1 = self.tables.version();
-            let stamps = self.stamps(key.dir);
+            let stamps = self.stamps(key);
             let t = self.tables.read(reader);
             let r = match key.dir {
                 Dir::Out => self.resolve_out(t, key, reader, stamps),

@@ -33,6 +33,9 @@ use std::time::{Duration, Instant};
 
 /// Above this many policy adds in one publication, invalidate globally.
 const BULK_ADDS: usize = 4096;
+/// From this many table ops in one publication (and at least a quarter of the
+/// live objects), build one table copy and clone it instead of applying twice.
+const CLONE_OPS: usize = 1024;
 
 /// One change or query for the management core.
 #[derive(Clone, Debug)]
@@ -198,6 +201,8 @@ pub struct MgmtCounters {
     pub policy_bumps: u64,
     /// Whole-cache invalidations (global generation bumps).
     pub global_bumps: u64,
+    /// No-policy region counter bumps (one per region an add concerned).
+    pub nopol_bumps: u64,
     pub batches: u64,
     /// Live now.
     pub policies_live: u64,
@@ -522,6 +527,8 @@ impl Mgmt {
                     self.by_sel.reserve(pols);
                     self.sas.reserve(sas);
                     self.sa_by_slot.reserve(sas);
+                    plan.table.reserve(pols + sas + 1);
+                    plan.added.reserve(pols);
                     plan.table.push(TableOp::ReserveSas(sas));
                 }
                 for o in ops {
@@ -831,14 +838,22 @@ impl Mgmt {
 
     /// Publish a prepared plan, then settle: kill the unlinked, bump what the
     /// change can affect.
-    fn publish(&mut self, plan: Plan) {
+    fn publish(&mut self, mut plan: Plan) {
         let e = self.engine.clone();
         if !plan.table.is_empty() {
-            e.tables.write(|t| {
-                for op in &plan.table {
-                    t.apply(op);
-                }
-            });
+            // A large change (a bulk load) is applied once and the other copy
+            // cloned from it; a small one is applied to both copies (cloning
+            // large tables would cost more).
+            // A small one is published after one application, without waiting
+            // for a grace period: the other copy catches up at the next change
+            // (or the next tick), by when workers have long moved on.
+            let live = self.policies.len() + self.sas.len();
+            if plan.table.len() >= CLONE_OPS && plan.table.len() * 4 >= live {
+                e.tables.write_cloned(|t| t.apply_all(&plan.table));
+            } else {
+                let ops = std::mem::take(&mut plan.table);
+                e.tables.write_deferred(move |t| t.apply_all(&ops));
+            }
         }
         // Kill: the slot removal makes every cached handle stale and retires the object.
         for (index, h, seq) in plan.kill_policies {
@@ -881,14 +896,15 @@ impl Mgmt {
 
     /// Rule 5: a new policy can only change the decision of flows its selector
     /// matches. Bump the policies it overlaps and can beat (and, across types,
-    /// those whose bundles it joins), plus the no-policy dummy of its direction.
+    /// those whose bundles it joins), plus the no-policy counter of its
+    /// direction and region ([`engine::Gens`]).
     fn bump_beaten(&mut self, added: &[(Selector, Dir, PolicyType, u32, u64)]) {
         let e = self.engine.clone();
         let t = e.tables.read_writer();
         let mut hits = Vec::new();
-        let mut dirs = [false; 2];
+        let mut regions = Vec::with_capacity(added.len());
         for (sel, dir, ptype, prio, seq) in added {
-            dirs[tables::dir_class(*dir)] = true;
+            regions.push(engine::NopolRegion::of(tables::dir_class(*dir), sel));
             for ty in [PolicyType::Main, PolicyType::Sub] {
                 hits.clear();
                 t.classifier(*dir, ty).overlapping(sel, &mut hits);
@@ -908,10 +924,11 @@ impl Mgmt {
                 }
             }
         }
-        for (c, d) in dirs.iter().enumerate() {
-            if *d {
-                e.gens.nopol[c].fetch_add(1, Ordering::AcqRel);
-            }
+        regions.sort_unstable();
+        regions.dedup();
+        for r in regions {
+            e.gens.bump_nopol(r);
+            self.counters.nopol_bumps += 1;
         }
     }
 
@@ -998,6 +1015,7 @@ impl Mgmt {
         for op in ops {
             let _ = self.apply(op);
         }
+        self.engine.tables.try_catch_up();
         self.engine.domain.reclaim();
     }
 

@@ -14,6 +14,10 @@ pub type PolIdx = u32;
 /// An SA's slot index in the SA `Slots`.
 pub type SaIdx = u32;
 
+/// Above this many policy inserts in one publication, [`Tables::apply_all`]
+/// loads the classifiers in bulk mode.
+pub const BULK_INSERTS: usize = 1024;
+
 /// Classifier class of a direction: `fwd` policies judge forwarded inbound
 /// traffic, like `in` (the gateway forwards everything it decrypts).
 pub const fn dir_class(dir: Dir) -> usize {
@@ -119,6 +123,32 @@ impl Tables {
 
     pub fn neighbor(&self, port: u16, next_hop: Addr) -> Option<Mac> {
         self.neigh.lookup(port, next_hop)
+    }
+
+    /// Apply a publication's ops in order. Many policy inserts load the
+    /// classifiers in bulk mode (ordered key sets built once at the end); the
+    /// result is the same as applying the ops one by one.
+    pub fn apply_all(&mut self, ops: &[TableOp]) {
+        let mut inserts = [[0usize; 2]; 2];
+        for op in ops {
+            if let TableOp::PolicyInsert { dir, ptype, .. } = op {
+                inserts[dir_class(*dir)][type_class(*ptype)] += 1;
+            }
+        }
+        let bulk = inserts.iter().flatten().sum::<usize>() > BULK_INSERTS;
+        if bulk {
+            for (row, n) in self.spd.iter_mut().zip(inserts) {
+                for (c, n) in row.iter_mut().zip(n) {
+                    c.begin_bulk(n);
+                }
+            }
+        }
+        for op in ops {
+            self.apply(op);
+        }
+        if bulk {
+            self.spd.iter_mut().flatten().for_each(Classifier::end_bulk);
+        }
     }
 
     pub fn apply(&mut self, op: &TableOp) {

@@ -16,13 +16,12 @@
 //!
 //! Indexes: the primary map by `(spi, dst, family)`; per `(family, dst, src,
 //! reqid)`, `(family, dst, src)`, `(family, dst)` and `(family, spi)` lists in
-//! insertion order, so every template with a destination or an spi resolves by
-//! hash. A tunnel template with neither (`dst` wildcard and no spi) scans all
-//! SAs in insertion order.
+//! insertion order (keyed by a 64-bit digest of the key; nodes in a slab), so
+//! every template with a destination or an spi resolves by hash. A tunnel template with neither (`dst` wildcard and no spi) scans all
+//! SAs and takes the matching one inserted first.
 //!
 //! Plain single-writer data: no interior mutability.
 
-use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::hash::Hash;
 
@@ -124,34 +123,85 @@ struct Node<V> {
     value: V,
 }
 
-/// Keys in insertion order (by `seq`).
-type SeqList = Vec<(u64, SaKey)>;
+/// Slab index of a node.
+type Id = u32;
 
-fn list_add<K: Hash + Eq>(m: &mut HashMap<K, SeqList, TableHasher>, k: K, seq: u64, key: SaKey) {
-    // `seq` only grows, so pushing keeps the list sorted.
-    m.entry(k).or_default().push((seq, key));
+/// Node ids in insertion order (by `seq`). The first is stored inline: most
+/// lists hold one SA, and a bulk load then allocates nothing per index entry.
+#[derive(Clone, Debug)]
+struct IdList {
+    first: Id,
+    rest: Box<[Id]>,
 }
 
-fn list_del<K: Hash + Eq>(m: &mut HashMap<K, SeqList, TableHasher>, k: K, seq: u64) {
-    if let Some(l) = m.get_mut(&k) {
-        if let Ok(i) = l.binary_search_by_key(&seq, |x| x.0) {
-            l.remove(i);
+impl IdList {
+    fn iter(&self) -> impl Iterator<Item = Id> + '_ {
+        std::iter::once(self.first).chain(self.rest.iter().copied())
+    }
+}
+
+/// A secondary index key, reduced to 64 bits. Keys that collide share one
+/// list; that is harmless because every candidate is matched against the
+/// template ([`Want::matches`], which checks every field an index is keyed
+/// by) and a shared list is still in insertion order.
+fn ix<K: Hash>(k: K) -> u64 {
+    use std::hash::BuildHasher;
+    TableHasher::default().hash_one(k)
+}
+
+type Index = HashMap<u64, IdList, TableHasher>;
+
+fn list_add(m: &mut Index, k: u64, id: Id) {
+    // Ids are added in insertion order, so pushing keeps the list ordered.
+    match m.entry(k) {
+        hashbrown::hash_map::Entry::Occupied(mut o) => {
+            let l = o.get_mut();
+            let mut v = std::mem::take(&mut l.rest).into_vec();
+            v.push(id);
+            l.rest = v.into_boxed_slice();
         }
-        if l.is_empty() {
-            m.remove(&k);
+        hashbrown::hash_map::Entry::Vacant(v) => {
+            v.insert(IdList {
+                first: id,
+                rest: Box::default(),
+            });
         }
     }
 }
 
+fn list_del(m: &mut Index, k: u64, id: Id) {
+    let hashbrown::hash_map::Entry::Occupied(mut o) = m.entry(k) else {
+        return;
+    };
+    let l = o.get_mut();
+    let mut v = std::mem::take(&mut l.rest).into_vec();
+    if l.first == id {
+        if v.is_empty() {
+            o.remove();
+            return;
+        }
+        l.first = v.remove(0);
+    } else if let Some(i) = v.iter().position(|x| *x == id) {
+        v.remove(i);
+    }
+    l.rest = v.into_boxed_slice();
+}
+
 /// The SA table. `V` is the caller's handle.
+///
+/// Layout (lean, for bulk loads of 100,000 SAs): nodes in a slab; the primary
+/// map from `(spi, dst, family)` to the slab index; four secondary indexes
+/// from a 64-bit digest of their key to slab indexes in insertion order.
 #[derive(Clone, Debug)]
 pub struct SaTable<V> {
-    by_key: HashMap<SaKey, Node<V>, TableHasher>,
-    by_pair_reqid: HashMap<(Family, Addr, Addr, u32), SeqList, TableHasher>,
-    by_pair: HashMap<(Family, Addr, Addr), SeqList, TableHasher>,
-    by_dst: HashMap<(Family, Addr), SeqList, TableHasher>,
-    by_spi: HashMap<(Family, u32), SeqList, TableHasher>,
-    ordered: BTreeMap<u64, SaKey>,
+    nodes: Vec<Node<V>>,
+    /// Slab indexes of removed nodes (reused; a free node is referenced by no map).
+    free: Vec<Id>,
+    by_key: HashMap<SaKey, Id, TableHasher>,
+    by_pair_reqid: Index,
+    by_pair: Index,
+    by_dst: Index,
+    by_spi: Index,
     next_seq: u64,
 }
 
@@ -161,21 +211,33 @@ impl<V: Copy + Eq + Debug + Send + Sync> Default for SaTable<V> {
     }
 }
 
+/// The four secondary index keys of an SA.
+fn keys_of(f: &SaFields) -> [u64; 4] {
+    [
+        ix((f.family, f.dst, f.src, f.reqid)),
+        ix((f.family, f.dst, f.src)),
+        ix((f.family, f.dst)),
+        ix((f.family, f.spi)),
+    ]
+}
+
 impl<V: Copy + Eq + Debug + Send + Sync> SaTable<V> {
     pub fn new() -> SaTable<V> {
         SaTable {
+            nodes: Vec::new(),
+            free: Vec::new(),
             by_key: HashMap::with_hasher(TableHasher::default()),
             by_pair_reqid: HashMap::with_hasher(TableHasher::default()),
             by_pair: HashMap::with_hasher(TableHasher::default()),
             by_dst: HashMap::with_hasher(TableHasher::default()),
             by_spi: HashMap::with_hasher(TableHasher::default()),
-            ordered: BTreeMap::new(),
             next_seq: 0,
         }
     }
 
     /// Make room for `n` more SAs without rehashing (bulk loads).
     pub fn reserve(&mut self, n: usize) {
+        self.nodes.reserve(n.saturating_sub(self.free.len()));
         self.by_key.reserve(n);
         self.by_pair_reqid.reserve(n);
         self.by_pair.reserve(n);
@@ -196,64 +258,73 @@ impl<V: Copy + Eq + Debug + Send + Sync> SaTable<V> {
         *self = SaTable::new();
     }
 
+    fn indexes(&mut self) -> [&mut Index; 4] {
+        [
+            &mut self.by_pair_reqid,
+            &mut self.by_pair,
+            &mut self.by_dst,
+            &mut self.by_spi,
+        ]
+    }
+
     /// Add an SA; fails if one with the same `(spi, dst, family)` exists.
     pub fn insert(&mut self, f: &SaFields, value: V) -> Result<(), Exists> {
         let key = f.key();
-        let seq = self.next_seq;
-        match self.by_key.entry(key) {
+        let node = Node {
+            fields: *f,
+            seq: self.next_seq,
+            value,
+        };
+        let id = match self.by_key.entry(key) {
             hashbrown::hash_map::Entry::Occupied(_) => return Err(Exists(key)),
             hashbrown::hash_map::Entry::Vacant(v) => {
-                v.insert(Node {
-                    fields: *f,
-                    seq,
-                    value,
-                });
+                let id = match self.free.pop() {
+                    Some(id) => {
+                        self.nodes[id as usize] = node;
+                        id
+                    }
+                    None => {
+                        // More than 2^32 SAs cannot be configured (handles are u32).
+                        let id = self.nodes.len() as Id;
+                        self.nodes.push(node);
+                        id
+                    }
+                };
+                v.insert(id);
+                id
             }
-        }
+        };
         self.next_seq += 1;
-        list_add(
-            &mut self.by_pair_reqid,
-            (f.family, f.dst, f.src, f.reqid),
-            seq,
-            key,
-        );
-        list_add(&mut self.by_pair, (f.family, f.dst, f.src), seq, key);
-        list_add(&mut self.by_dst, (f.family, f.dst), seq, key);
-        list_add(&mut self.by_spi, (f.family, f.spi), seq, key);
-        self.ordered.insert(seq, key);
+        for (m, k) in self.indexes().into_iter().zip(keys_of(f)) {
+            list_add(m, k, id);
+        }
         Ok(())
     }
 
     /// Remove the SA `(spi, dst, family)`, returning its value.
     pub fn remove_by(&mut self, spi: u32, dst: Addr, family: Family) -> Option<V> {
         let key = SaKey { spi, dst, family };
-        let n = self.by_key.remove(&key)?;
-        let (f, seq) = (n.fields, n.seq);
-        list_del(
-            &mut self.by_pair_reqid,
-            (f.family, f.dst, f.src, f.reqid),
-            seq,
-        );
-        list_del(&mut self.by_pair, (f.family, f.dst, f.src), seq);
-        list_del(&mut self.by_dst, (f.family, f.dst), seq);
-        list_del(&mut self.by_spi, (f.family, f.spi), seq);
-        self.ordered.remove(&seq);
-        Some(n.value)
+        let id = self.by_key.remove(&key)?;
+        let n = &self.nodes[id as usize];
+        let (keys, value) = (keys_of(&n.fields), n.value);
+        for (m, k) in self.indexes().into_iter().zip(keys) {
+            list_del(m, k, id);
+        }
+        self.free.push(id);
+        Some(value)
     }
 
     /// Inbound: the SA an ESP packet with this SPI and outer destination is for.
     #[inline]
     pub fn lookup_in(&self, spi: u32, dst: Addr, family: Family) -> Option<V> {
-        self.by_key
-            .get(&SaKey { spi, dst, family })
-            .map(|n| n.value)
+        let id = *self.by_key.get(&SaKey { spi, dst, family })?;
+        Some(self.nodes[id as usize].value)
     }
 
     /// The fields an SA was inserted with.
     pub fn fields(&self, spi: u32, dst: Addr, family: Family) -> Option<&SaFields> {
-        self.by_key
-            .get(&SaKey { spi, dst, family })
-            .map(|n| &n.fields)
+        let id = *self.by_key.get(&SaKey { spi, dst, family })?;
+        Some(&self.nodes[id as usize].fields)
     }
 
     /// Outbound: the SA that satisfies template `t` for a flow (see the module
@@ -266,40 +337,50 @@ impl<V: Copy + Eq + Debug + Send + Sync> SaTable<V> {
         flow_family: Family,
     ) -> Option<V> {
         let w = Want::new(t, flow_src, flow_dst, flow_family);
-        let first = |l: Option<&SeqList>| -> Option<V> {
-            l?.iter().find_map(|(_, k)| {
-                let n = self.by_key.get(k)?;
+        let first = |m: &Index, k: u64| -> Option<V> {
+            m.get(&k)?.iter().find_map(|id| {
+                let n = &self.nodes[id as usize];
                 w.matches(&n.fields).then_some(n.value)
             })
         };
         match (w.spi, w.dst, w.src) {
             (Some(spi), Some(dst), _) => {
-                let n = self.by_key.get(&SaKey {
+                let id = *self.by_key.get(&SaKey {
                     spi,
                     dst,
                     family: w.family,
                 })?;
+                let n = &self.nodes[id as usize];
                 w.matches(&n.fields).then_some(n.value)
             }
-            (Some(spi), None, _) => first(self.by_spi.get(&(w.family, spi))),
+            (Some(spi), None, _) => first(&self.by_spi, ix((w.family, spi))),
             (None, Some(dst), Some(src)) if w.reqid != 0 => {
-                first(self.by_pair_reqid.get(&(w.family, dst, src, w.reqid)))
+                first(&self.by_pair_reqid, ix((w.family, dst, src, w.reqid)))
             }
-            (None, Some(dst), Some(src)) => first(self.by_pair.get(&(w.family, dst, src))),
-            (None, Some(dst), None) => first(self.by_dst.get(&(w.family, dst))),
-            (None, None, _) => self.ordered.values().find_map(|k| {
-                let n = self.by_key.get(k)?;
-                w.matches(&n.fields).then_some(n.value)
-            }),
+            (None, Some(dst), Some(src)) => first(&self.by_pair, ix((w.family, dst, src))),
+            (None, Some(dst), None) => first(&self.by_dst, ix((w.family, dst))),
+            // No destination and no spi: every SA is a candidate; the first
+            // inserted of the matching ones wins.
+            (None, None, _) => self
+                .by_key
+                .values()
+                .map(|id| &self.nodes[*id as usize])
+                .filter(|n| w.matches(&n.fields))
+                .min_by_key(|n| n.seq)
+                .map(|n| n.value),
         }
     }
 
     /// Every SA's fields and value, in insertion order.
+    /// (Management side: sorts, allocates.)
     pub fn iter(&self) -> impl Iterator<Item = (&SaFields, V)> + '_ {
-        self.ordered
+        let mut v: Vec<&Node<V>> = self
+            .by_key
             .values()
-            .filter_map(|k| self.by_key.get(k))
-            .map(|n| (&n.fields, n.value))
+            .map(|id| &self.nodes[*id as usize])
+            .collect();
+        v.sort_unstable_by_key(|n| n.seq);
+        v.into_iter().map(|n| (&n.fields, n.value))
     }
 }
 

@@ -181,6 +181,8 @@ struct Tuple<V> {
     /// Cached first key of `priorities` (`u32::MAX` when empty).
     best: u32,
     len: usize,
+    /// Bucket keys created during a bulk load, not yet in `by_src`/`by_dst`.
+    pending: Vec<BucketKey>,
 }
 
 impl<V: Copy> Tuple<V> {
@@ -195,7 +197,46 @@ impl<V: Copy> Tuple<V> {
             priorities: Default::default(),
             best: u32::MAX,
             len: 0,
+            pending: Vec::new(),
         }
+    }
+
+    /// End of a bulk load: put the pending keys into the ordered sets. Many
+    /// keys: rebuild both sets by merging (a stable sort, linear on the two
+    /// sorted runs that configs in address order give) and a bulk build,
+    /// instead of one tree insert per key; few: insert those still present.
+    /// Keys removed during the load were removed from the sets already, and
+    /// pending keys no longer in `buckets` are skipped, so the sets end up
+    /// holding exactly the bucket keys either way.
+    fn finish_bulk(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let buckets = &self.buckets;
+        if self.pending.len() * 4 >= self.by_src.len() {
+            let pending = &self.pending;
+            let fresh = || pending.iter().filter(|k| buckets.contains_key(*k));
+            let mut keys: Vec<BucketKey> = self.by_src.iter().chain(fresh()).copied().collect();
+            keys.sort();
+            let by_src = keys.into_iter().collect();
+            let mut keys: Vec<BucketKey> = self
+                .by_dst
+                .iter()
+                .copied()
+                .chain(fresh().map(|k| swap(*k)))
+                .collect();
+            keys.sort();
+            self.by_dst = keys.into_iter().collect();
+            self.by_src = by_src;
+        } else {
+            for k in &self.pending {
+                if buckets.contains_key(k) {
+                    self.by_src.insert(*k);
+                    self.by_dst.insert(swap(*k));
+                }
+            }
+        }
+        self.pending = Vec::new();
     }
 
     fn best_priority(&self) -> u32 {
@@ -262,6 +303,9 @@ pub struct Classifier<V> {
     v4: FamilyTuples<V>,
     v6: FamilyTuples<V>,
     ids: HashMap<u64, Loc, TableHasher>,
+    /// Between [`Classifier::begin_bulk`] and [`Classifier::end_bulk`]: new
+    /// bucket keys wait in their tuple's `pending` list.
+    bulk: bool,
 }
 
 impl<V: Copy + Eq + Debug + Send + Sync> Default for Classifier<V> {
@@ -276,6 +320,24 @@ impl<V: Copy + Eq + Debug + Send + Sync> Classifier<V> {
             v4: FamilyTuples { tuples: Vec::new() },
             v6: FamilyTuples { tuples: Vec::new() },
             ids: HashMap::with_hasher(TableHasher::default()),
+            bulk: false,
+        }
+    }
+
+    /// Start a bulk load: until [`Classifier::end_bulk`], inserts skip the
+    /// ordered key sets that only [`Classifier::overlapping`] uses (which must
+    /// not be called in between); lookups are unaffected. Also makes room for
+    /// `n` more ids.
+    pub fn begin_bulk(&mut self, n: usize) {
+        self.ids.reserve(n);
+        self.bulk = true;
+    }
+
+    /// End a bulk load: the ordered key sets are complete again.
+    pub fn end_bulk(&mut self) {
+        self.bulk = false;
+        for t in self.v4.tuples.iter_mut().chain(self.v6.tuples.iter_mut()) {
+            t.finish_bulk();
         }
     }
 
@@ -335,6 +397,7 @@ impl<V: Copy + Eq + Debug + Send + Sync> Classifier<V> {
             sel: *sel,
             value,
         };
+        let bulk = self.bulk;
         let fam = self.family_mut(sel.family);
         let i = match fam.position(&shape) {
             Some(i) => i,
@@ -351,8 +414,12 @@ impl<V: Copy + Eq + Debug + Send + Sync> Classifier<V> {
                     first: entry,
                     rest: Vec::new(),
                 });
-                t.by_src.insert(key);
-                t.by_dst.insert(swap(key));
+                if bulk {
+                    t.pending.push(key);
+                } else {
+                    t.by_src.insert(key);
+                    t.by_dst.insert(swap(key));
+                }
             }
         }
         *t.priorities.entry(priority).or_insert(0) += 1;
@@ -448,6 +515,7 @@ impl<V: Copy + Eq + Debug + Send + Sync> Classifier<V> {
     /// Append to `out` every policy whose selector [overlaps](Selector::overlaps)
     /// `sel`, as `(id, value, priority)`, sorted by id. Allocates only to grow `out`.
     pub fn overlapping(&self, sel: &Selector, out: &mut Vec<(u64, V, u32)>) {
+        debug_assert!(!self.bulk, "overlapping() during a bulk load");
         let start = out.len();
         let sel = &canonical(sel);
         let fam = sel.family;
@@ -902,11 +970,23 @@ mod tests {
             ops in prop::collection::vec(op_strategy(), 1..120),
             keys in prop::collection::vec(key_strategy(), 100),
             probes in prop::collection::vec(selector_strategy(), 20),
+            bulk_from in 0usize..120,
+            bulk_len in 0usize..120,
         ) {
             let mut fast = Classifier::new();
             let mut slow = LinearClassifier::new();
             let mut ids: Vec<u64> = Vec::new();
+            // A bulk load (deferred ordered sets) over part of the sequence.
+            let mut in_bulk = false;
             for (n, op) in ops.into_iter().enumerate() {
+                if n == bulk_from {
+                    fast.begin_bulk(4);
+                    in_bulk = true;
+                }
+                if in_bulk && n == bulk_from + bulk_len {
+                    fast.end_bulk();
+                    in_bulk = false;
+                }
                 let n = n as u64;
                 match op {
                     Op::Insert(s, pr) => {
@@ -926,6 +1006,9 @@ mod tests {
                     _ => {}
                 }
                 prop_assert_eq!(fast.len(), slow.len());
+            }
+            if in_bulk {
+                fast.end_bulk();
             }
             // Clones agree with the original.
             let copy = fast.clone();
