@@ -257,5 +257,40 @@ fn bulk(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, hit_path, miss_path, churn, bulk);
+/// Never-seen flows only (a 100 % flood) against a shard full of
+/// established flows, as in the gateway's flood scenario (10k flows, a
+/// 32,768-entry shard): what a miss costs with the cache (probe, doorkeeper,
+/// admission) next to `off` (resolve only).
+fn flood(c: &mut Criterion) {
+    let mut g = c.benchmark_group("flood");
+    g.throughput(Throughput::Elements(32));
+    for strategy in [Strategy::Selective, Strategy::Off] {
+        let m = engine_with(1000, strategy);
+        let e = m.engine().clone();
+        let mut reader = e.domain.register(1);
+        reader.online();
+        let mut shard = Shard::new(32_768);
+        let keys: Vec<FlowKey> = (0..10_000).map(key).collect();
+        let mut out = vec![Bundle::default(); 32];
+        for _ in 0..3 {
+            for c in keys.chunks(32) {
+                shard.lookup_burst(&e, &reader, c, &mut out);
+            }
+        }
+        let mut next = 1_000_000u64;
+        let mut burst: Vec<FlowKey> = Vec::with_capacity(32);
+        g.bench_function(BenchmarkId::from_parameter(strategy), |b| {
+            b.iter(|| {
+                burst.clear();
+                burst.extend((next..next + 32).map(key));
+                next += 32;
+                shard.lookup_burst(&e, &reader, &burst, &mut out);
+            })
+        });
+        reader.offline();
+    }
+    g.finish();
+}
+
+criterion_group!(benches, hit_path, miss_path, churn, bulk, flood);
 criterion_main!(benches);
