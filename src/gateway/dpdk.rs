@@ -25,8 +25,7 @@ use crate::stats::{PortCounters, SaCounters, StatsReport};
 
 type Worker = Lcore<Mbuf, DpdkRx, DpdkTx>;
 
-/// How often a worker copies its counters out for the statistics reader.
-const PUBLISH_MS: u64 = 50;
+use super::PUBLISH_MS;
 
 /// Pause between the workers' last tx burst and closing the ports.
 const TX_DRAIN_GRACE: Duration = Duration::from_millis(200);
