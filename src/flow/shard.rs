@@ -14,8 +14,9 @@
 //! bucket, or replace a *protected* entry whose recency has aged to zero (not
 //! hit for three sweep passes). An entry becomes protected when it is hit. A
 //! flood of one-packet flows therefore fills the free ways once and is then
-//! denied, at the cost of a doorkeeper mark per packet; the established flows
-//! stay; the flood's own packets are resolved exactly as with no cache.
+//! denied, at the cost of one doorkeeper cache line per packet; the
+//! established flows stay; the flood's own packets are resolved exactly as
+//! with no cache.
 
 use super::bundle::Bundle;
 use super::hash::FlowHasher;
@@ -28,11 +29,29 @@ pub const WAYS: usize = 8;
 /// Largest burst handled in one pass (longer slices are chunked).
 pub const MAX_BURST: usize = 64;
 
-/// A doorkeeper epoch lasts `DOOR_WINDOW * capacity` misses; a miss is
-/// remembered for one to two epochs.
-const DOOR_WINDOW: usize = 4;
-/// Bits a doorkeeper mark sets in a filter.
+/// A doorkeeper epoch lasts `DOOR_EPOCH * capacity` misses; a mark is
+/// remembered for two to three epochs (at least four capacities' worth of
+/// misses).
+const DOOR_EPOCH: usize = 2;
+/// Epochs a doorkeeper block remembers (its slots).
+const DOOR_SLOTS: usize = 3;
+/// Bits a doorkeeper mark sets in a slot.
 const DOOR_HASHES: u32 = 6;
+
+/// One flow's doorkeeper block: a cache line holding three 128-bit Bloom
+/// filter slots, each tagged with the epoch its marks belong to. A mark goes
+/// into the slot of the current epoch (taking over the slot of the oldest
+/// epoch when there is none yet); a lookup ORs the slots of the current and
+/// the two previous epochs. Slots of older epochs are simply ignored and
+/// reused, so aging needs no clearing pass, and a miss touches exactly one
+/// line (before: two lines in two filters, plus a clearing hand).
+#[derive(Clone, Copy, Default)]
+#[repr(C, align(64))]
+struct DoorBlock {
+    bits: [[u64; 2]; DOOR_SLOTS],
+    /// Epoch of each slot (wrapping; an age of 0..=2 is live).
+    tags: [u32; DOOR_SLOTS],
+}
 
 const PROTECTED: u8 = 0x80;
 const RECENCY_MAX: u8 = 3;
@@ -120,17 +139,13 @@ pub struct Shard {
     entries: Box<[Entry]>,
     bmask: usize,
     hasher: FlowHasher,
-    /// Doorkeeper: Bloom filter of recently missed flows, aged by a clearing hand.
-    /// Three Bloom filters of `door_words` words: the current epoch's (marked),
-    /// the previous one's (also checked) and the next one's (being cleared).
-    door: Box<[u64]>,
-    door_words: usize,
-    /// Index (0..3) of the current epoch's filter.
-    door_cur: usize,
-    /// Misses in the current epoch.
+    /// Doorkeeper: a blocked Bloom filter of recently missed flows with
+    /// per-block epoch slots (see [`DoorBlock`]), one block per entry.
+    door: Box<[DoorBlock]>,
+    /// The current doorkeeper epoch.
+    door_epoch: u32,
+    /// Marks in the current epoch.
     door_tick: usize,
-    /// Next word of the next epoch's filter to clear.
-    door_hand: usize,
     /// Sweep clock hand over entries.
     hand: usize,
     len: usize,
@@ -159,13 +174,11 @@ impl Shard {
     pub fn with_hasher(capacity: usize, hasher: FlowHasher) -> Shard {
         let cap = capacity.max(2 * WAYS).next_power_of_two();
         let nb = cap / WAYS;
-        // 128 doorkeeper bits per entry in each filter: `DOOR_WINDOW * cap`
-        // misses per epoch put about four marks in a 128-bit block of one
-        // filter, so with 6 bits per mark a block of the two checked filters
-        // has a fraction 1 - e^(-48/128) = 31 % of its bits set, and a
-        // never-seen flow passes with probability near 0.31^6 = 0.1 %
-        // (blocked filter: one 128-bit block per flow).
-        let door_words = 2 * cap;
+        // One doorkeeper block per entry: `DOOR_EPOCH * cap` misses per
+        // epoch put about two marks in a slot, so with 6 bits per mark the
+        // three live slots of a block OR to a fraction 1 - e^(-36/128) = 25 %
+        // of set bits, and a never-seen flow passes with probability near
+        // 0.25^6 = 0.02 %.
         let buckets = super::mem::huge_boxed_slice(nb, Bucket::default());
         let entries = super::mem::huge_boxed_slice(cap, Entry::default());
         Shard {
@@ -173,11 +186,10 @@ impl Shard {
             entries,
             bmask: nb - 1,
             hasher,
-            door: vec![0u64; 3 * door_words].into_boxed_slice(),
-            door_words,
-            door_cur: 0,
+            // Epoch 3 with all tags 0: every slot starts dead (age 3).
+            door: super::mem::huge_boxed_slice(cap, DoorBlock::default()),
+            door_epoch: DOOR_SLOTS as u32,
             door_tick: 0,
-            door_hand: 0,
             hand: 0,
             len: 0,
             acquire_tokens: ACQUIRES_PER_MS,
@@ -412,67 +424,74 @@ impl Shard {
         (b, cacheable)
     }
 
-    /// Index of the first word of flow hash `h`'s 128-bit doorkeeper block
-    /// (the same in every filter).
+    /// Index of flow hash `h`'s doorkeeper block (from bits 40.. of a remix
+    /// of the hash; the bucket index uses its low bits).
     #[inline]
     fn door_block(&self, h: u64) -> usize {
         let x = h.rotate_left(23).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        ((((x >> 40) * (self.door_words / 2) as u64) >> 24) as usize) * 2
+        (((x >> 40) * self.door.len() as u64) >> 24) as usize
     }
 
-    /// Prefetch flow hash `h`'s doorkeeper blocks in the two filters a miss
-    /// checks: done for the keys a burst will probably miss (no signature
-    /// match), so under a flood the doorkeeper's lines arrive while earlier
-    /// misses resolve.
+    /// Prefetch flow hash `h`'s doorkeeper block: done for the keys a burst
+    /// will probably miss (no signature match), so under a flood the line
+    /// arrives while earlier misses resolve.
     #[inline]
     fn door_prefetch(&self, h: u64) {
-        let (words, wi) = (self.door_words, self.door_block(h));
-        super::mem::prefetch(&self.door[self.door_cur * words + wi]);
-        super::mem::prefetch(&self.door[((self.door_cur + 2) % 3) * words + wi]);
+        super::mem::prefetch(&self.door[self.door_block(h)]);
     }
 
     /// Doorkeeper: was this flow missed recently? Marks it as seen either way.
     #[inline]
     fn door_seen(&mut self, h: u64) -> bool {
-        let words = self.door_words;
-        let cur = self.door_cur * words;
-        let prev = ((self.door_cur + 2) % 3) * words;
-        // Blocked Bloom filter: all of a flow's bits lie in one aligned pair
-        // of words (128 bits, one cache line), so a mark costs one line per
-        // filter (two checked), not one per hash bit: under a flood every
-        // packet pays this. The block from bits 40.. of one remix of the flow
-        // hash (the bucket index uses its low bits), the DOOR_HASHES bit
-        // positions (7 bits each) from bits 20.. of another.
-        let wi = self.door_block(h);
+        // The DOOR_HASHES bit positions (7 bits each) from bits 20.. of
+        // another remix of the flow hash.
         let y = h.rotate_left(41).wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
         let mut m = 0u128;
         for j in 0..DOOR_HASHES {
             m |= 1u128 << ((y >> (20 + 7 * j)) & 127);
         }
-        let (m0, m1) = (m as u64, (m >> 64) as u64);
-        let seen = (self.door[cur + wi] | self.door[prev + wi]) & m0 == m0
-            && (self.door[cur + wi + 1] | self.door[prev + wi + 1]) & m1 == m1;
-        self.door[cur + wi] |= m0;
-        self.door[cur + wi + 1] |= m1;
-        // Age: clear two words of the next epoch's filter every DOOR_WINDOW
-        // misses, so it is empty when its epoch starts after
-        // `DOOR_WINDOW * words / 2` misses (`DOOR_WINDOW * capacity`). A mark is thus remembered for at least
-        // one whole epoch: long enough for an established flow to be seen
-        // twice while a flood several times its rate passes by.
+        let m = [m as u64, (m >> 64) as u64];
+        let e = self.door_epoch;
+        let bi = self.door_block(h);
+        let blk = &mut self.door[bi];
+        let mut live = [0u64; 2];
+        let mut cur = None;
+        let (mut oldest, mut oldest_age) = (0, 0u32);
+        for s in 0..DOOR_SLOTS {
+            let age = e.wrapping_sub(blk.tags[s]);
+            if age < DOOR_SLOTS as u32 {
+                live[0] |= blk.bits[s][0];
+                live[1] |= blk.bits[s][1];
+            }
+            if age == 0 {
+                cur = Some(s);
+            } else if age >= oldest_age {
+                (oldest, oldest_age) = (s, age);
+            }
+        }
+        let seen = live[0] & m[0] == m[0] && live[1] & m[1] == m[1];
+        match cur {
+            Some(s) => {
+                blk.bits[s][0] |= m[0];
+                blk.bits[s][1] |= m[1];
+            }
+            // Live tags are distinct, so with none equal to `e` at most two
+            // are live and the oldest slot is dead (age >= 3): reuse it.
+            None => {
+                blk.bits[oldest] = m;
+                blk.tags[oldest] = e;
+            }
+        }
+        // A mark is remembered while its epoch is among the last three:
+        // at least two whole epochs (`2 * DOOR_EPOCH * capacity` misses), long
+        // enough for an established flow to be seen twice while a flood
+        // several times its rate passes by. (Tags wrap after 2^32 epochs; a
+        // block untouched that long may look live again for three epochs,
+        // which can only admit a flow early, never deny one.)
         self.door_tick += 1;
-        if self.door_tick.is_multiple_of(DOOR_WINDOW) {
-            let next = ((self.door_cur + 1) % 3) * words;
-            for _ in 0..2 {
-                if self.door_hand < words {
-                    self.door[next + self.door_hand] = 0;
-                    self.door_hand += 1;
-                }
-            }
-            if self.door_tick >= DOOR_WINDOW * words / 2 {
-                self.door_cur = (self.door_cur + 1) % 3;
-                self.door_tick = 0;
-                self.door_hand = 0;
-            }
+        if self.door_tick >= DOOR_EPOCH * self.door.len() {
+            self.door_epoch = self.door_epoch.wrapping_add(1);
+            self.door_tick = 0;
         }
         seen
     }
@@ -603,6 +622,47 @@ mod tests {
             assert_eq!(b.sig(w), *s);
         }
         b
+    }
+
+    fn mix(i: u64) -> u64 {
+        let mut z = i.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// The doorkeeper remembers a mark for at least two epochs of other
+    /// marks (four capacities' worth), forgets it after three, and lets few
+    /// never-seen flows pass once it is saturated by a flood.
+    #[test]
+    fn doorkeeper_remembers_two_epochs_and_forgets_after_three() {
+        let mut s = Shard::with_hasher(1024, FlowHasher::with_key([3, 5, 7, 9, 11, 13]));
+        let epoch = DOOR_EPOCH * s.capacity();
+        let mut flood = 1u64 << 40;
+        let mut other = |s: &mut Shard, n: usize| {
+            for _ in 0..n {
+                flood += 1;
+                s.door_seen(mix(flood));
+            }
+        };
+        // Saturate first, so the checks below run against a full filter.
+        other(&mut s, 4 * epoch);
+        let targets: Vec<u64> = (0..200).map(|i| mix(i + 7)).collect();
+        let fresh = targets.iter().filter(|&&h| s.door_seen(h)).count();
+        assert!(fresh <= 2, "{fresh} of 200 never-seen flows passed");
+        // Two whole epochs of other misses later, every target is remembered.
+        other(&mut s, 2 * epoch);
+        let kept = targets.iter().filter(|&&h| s.door_seen(h)).count();
+        assert_eq!(kept, 200, "marks forgotten within two epochs");
+        // Three epochs and a bit without them: forgotten (false positives aside).
+        other(&mut s, 3 * epoch + 1);
+        let stale = targets.iter().filter(|&&h| s.door_seen(h)).count();
+        assert!(stale <= 2, "{stale} of 200 marks outlived three epochs");
+        // False positives of a saturated filter: 0.02 % expected, 0.2 % allowed.
+        let fp = (0..100_000u64)
+            .filter(|&i| s.door_seen(mix(i + (1 << 50))))
+            .count();
+        assert!(fp <= 200, "{fp} of 100,000 never-seen flows passed");
     }
 
     #[test]
