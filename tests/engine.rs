@@ -993,3 +993,71 @@ fn lifetimes_soft_events_hard_kills_and_use_time() {
     drop(reader);
     check_end_state(&mut m);
 }
+
+/// Flows with the same decision share one interned bundle; a change that
+/// splits them gives each decision its own, and a bundle is forgotten with
+/// the last entry that names it (after the deletes, the sweep leaves none).
+#[test]
+fn bundles_are_shared_and_freed_with_their_last_entry() {
+    let mut m = mgmt(Strategy::Selective);
+    let sel = |p: u128, len: u8| {
+        let mut s = Selector::any(Family::V4);
+        s.src = Prefix::new(Family::V4, p, len);
+        s
+    };
+    let mut wide = PolicySpec::bypass(sel(0x0a00_0000, 8), Dir::Out, 100);
+    wide.index = Some(8);
+    m.apply(Op::PolicyAdd(wide)).unwrap();
+    let engine = m.engine().clone();
+    let mut reader = engine.domain.register(1);
+    reader.online();
+    let mut shard = Shard::new(4096);
+    let keys: Vec<FlowKey> = (0..1000u128)
+        .map(|i| {
+            FlowKey::new(
+                Family::V4,
+                Dir::Out,
+                0x0a00_0000 + i,
+                0x0b00_0001,
+                17,
+                1000,
+                53,
+                0,
+            )
+        })
+        .collect();
+    let mut out = vec![Bundle::default(); 32];
+    let lookup_all = |shard: &mut Shard, reader: &lcore::Reader, out: &mut Vec<Bundle>| {
+        for c in keys.chunks(32) {
+            shard.lookup_burst(&engine, reader, c, out);
+            for (k, b) in c.iter().zip(out.iter()) {
+                assert!(b.same_decision(&engine.resolve(k, reader, false)));
+            }
+        }
+    };
+    lookup_all(&mut shard, &reader, &mut out);
+    assert_eq!(shard.len(), 1000);
+    assert_eq!(shard.distinct_bundles(), 1, "one decision, one bundle");
+    // A narrower, preferred policy for the first 256 flows.
+    let mut narrow = PolicySpec::bypass(sel(0x0a00_0000, 24), Dir::Out, 10);
+    narrow.index = Some(16);
+    reader.offline();
+    m.apply(Op::PolicyAdd(narrow)).unwrap();
+    reader.online();
+    for _ in 0..2 {
+        lookup_all(&mut shard, &reader, &mut out);
+    }
+    assert_eq!(shard.len(), 1000);
+    assert_eq!(shard.distinct_bundles(), 2, "two decisions, two bundles");
+    // Both policies gone: every entry is stale; the sweep releases them all.
+    reader.offline();
+    m.apply(Op::PolicyDelete(xfgate::spd::PolicyId::Index(8)))
+        .unwrap();
+    m.apply(Op::PolicyDelete(xfgate::spd::PolicyId::Index(16)))
+        .unwrap();
+    reader.online();
+    shard.sweep(&engine, shard.capacity(), 0);
+    assert_eq!(shard.len(), 0);
+    assert_eq!(shard.distinct_bundles(), 0, "no entry, no bundle");
+    reader.offline();
+}

@@ -7,6 +7,7 @@
 
 pub mod bundle;
 pub mod hash;
+pub mod intern;
 pub mod key;
 pub mod mem;
 pub mod shard;

@@ -2,7 +2,8 @@
 //!
 //! A fixed-capacity, two-choice, 8-way set-associative table: a flow lives in
 //! one of two buckets picked by a keyed hash; a bucket is half a cache line of
-//! 16-bit signatures and admission state, entries sit in a parallel array. Lookups
+//! 16-bit signatures and admission state, entries (key + index of the
+//! shard-wide interned bundle, one cache line) sit in a parallel array. Lookups
 //! work on a whole burst: hash everything, touch both buckets of every key,
 //! then probe. Nothing allocates after [`Shard::new`].
 //!
@@ -20,6 +21,7 @@
 
 use super::bundle::Bundle;
 use super::hash::FlowHasher;
+use super::intern::BundleTable;
 use super::FlowKey;
 use crate::mgmt::engine::{Engine, Strategy};
 use lcore::Reader;
@@ -104,11 +106,19 @@ impl Bucket {
     }
 }
 
+/// A cached flow: its key and its decision's slot in the shard's
+/// [`BundleTable`]. One cache line.
 #[derive(Clone, Copy, Default)]
+#[repr(C, align(64))]
 struct Entry {
     key: FlowKey,
-    bundle: Bundle,
+    bid: u32,
 }
+
+/// Distinct bundles a shard can hold (fewer when the shard is smaller): the
+/// decisions of the policies, SAs and routes its flows use. A newcomer whose
+/// bundle finds no slot is not cached (counted as denied).
+pub const MAX_BUNDLES: usize = 1 << 16;
 
 /// Counters of one shard. Plain integers: only the owning lcore writes them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -137,6 +147,7 @@ pub struct ShardStats {
 pub struct Shard {
     buckets: Box<[Bucket]>,
     entries: Box<[Entry]>,
+    bundles: BundleTable,
     bmask: usize,
     hasher: FlowHasher,
     /// Doorkeeper: a blocked Bloom filter of recently missed flows with
@@ -184,6 +195,7 @@ impl Shard {
         Shard {
             buckets,
             entries,
+            bundles: BundleTable::new(cap.min(MAX_BUNDLES)),
             bmask: nb - 1,
             hasher,
             // Epoch 3 with all tags 0: every slot starts dead (age 3).
@@ -211,6 +223,11 @@ impl Shard {
 
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// Distinct bundles the entries name (each held once, see [`BundleTable`]).
+    pub fn distinct_bundles(&self) -> usize {
+        self.bundles.len()
     }
 
     /// The other bucket of a flow in bucket `b` with signature `sig`. Symmetric:
@@ -281,6 +298,7 @@ impl Shard {
         if self.buckets[b].sig(w) != 0 {
             self.buckets[b].set_sig(w, 0);
             self.buckets[b].meta[w] = 0;
+            self.bundles.release(self.entries[pos].bid);
             self.len -= 1;
         }
     }
@@ -335,9 +353,7 @@ impl Shard {
                 let m = match_mask(&self.buckets[b].sigs, sig);
                 if m != 0 {
                     let pos = b * WAYS + m.trailing_zeros() as usize;
-                    let e = &self.entries[pos];
-                    super::mem::prefetch(e);
-                    super::mem::prefetch(&e.bundle);
+                    super::mem::prefetch(&self.entries[pos]);
                     cand[i] = pos as u32;
                     break;
                 }
@@ -362,9 +378,9 @@ impl Shard {
             };
             match found {
                 Some(pos) => {
-                    let e = &self.entries[pos];
-                    if engine.validate(&e.bundle, key) {
-                        out[i] = e.bundle;
+                    let bundle = self.bundles.get(self.entries[pos].bid);
+                    if engine.validate(bundle, key) {
+                        out[i] = *bundle;
                         let (b, w) = (pos / WAYS, pos % WAYS);
                         // A hit proves the flow and makes it recent again: it
                         // goes idle only after RECENCY_MAX sweep passes without one.
@@ -379,13 +395,18 @@ impl Shard {
                         let (b, cacheable) = self.resolve(engine, reader, key);
                         out[i] = b;
                         let (bi, w) = (pos / WAYS, pos % WAYS);
-                        if cacheable {
-                            self.entries[pos].bundle = b;
+                        if !cacheable {
+                            self.delete(pos);
+                            self.stats.uncacheable += 1;
+                        } else if let Some(nb) = self.bundles.intern(&b) {
+                            let old = std::mem::replace(&mut self.entries[pos].bid, nb);
+                            self.bundles.release(old);
                             // A refreshed flow keeps its standing.
                             self.buckets[bi].meta[w] |= PROTECTED;
                         } else {
+                            // Every bundle slot holds another decision.
                             self.delete(pos);
-                            self.stats.uncacheable += 1;
+                            self.stats.denied += 1;
                         }
                     }
                 }
@@ -533,18 +554,21 @@ impl Shard {
                 }
             }
         };
+        let Some(bid) = self.bundles.intern(&b) else {
+            // Every bundle slot holds another decision.
+            self.stats.denied += 1;
+            return;
+        };
         let (bi, w) = (pos / WAYS, pos % WAYS);
         if self.buckets[bi].sig(w) != 0 {
             self.stats.evictions += 1;
+            self.bundles.release(self.entries[pos].bid);
         } else {
             self.len += 1;
         }
         self.buckets[bi].set_sig(w, sig);
         self.buckets[bi].meta[w] = meta;
-        self.entries[pos] = Entry {
-            key: *key,
-            bundle: b,
-        };
+        self.entries[pos] = Entry { key: *key, bid };
         self.stats.inserts += 1;
     }
 
@@ -566,7 +590,7 @@ impl Shard {
                 continue;
             }
             let e = &self.entries[pos];
-            if !engine.validate(&e.bundle, &e.key) {
+            if !engine.validate(self.bundles.get(e.bid), &e.key) {
                 self.delete(pos);
                 self.stats.swept += 1;
             } else {
@@ -591,6 +615,7 @@ impl Shard {
         for b in self.buckets.iter_mut() {
             *b = Bucket::default();
         }
+        self.bundles.clear();
         self.len = 0;
     }
 
@@ -599,7 +624,7 @@ impl Shard {
         self.buckets.iter().enumerate().flat_map(move |(bi, bk)| {
             (0..WAYS).filter(move |w| bk.sig(*w) != 0).map(move |w| {
                 let e = &self.entries[bi * WAYS + w];
-                (&e.key, &e.bundle, bk.meta[w] & PROTECTED != 0)
+                (&e.key, self.bundles.get(e.bid), bk.meta[w] & PROTECTED != 0)
             })
         })
     }
