@@ -66,6 +66,8 @@ enum Act {
 /// sequence number to hand out (outbound).
 struct SaBurst {
     n: usize,
+    /// The slot [`SaBurst::slot`] found last.
+    last: usize,
     handle: [Handle; MAX_BURST],
     count: [u32; MAX_BURST],
     bytes: [u64; MAX_BURST],
@@ -77,6 +79,7 @@ impl SaBurst {
     fn new() -> SaBurst {
         SaBurst {
             n: 0,
+            last: 0,
             handle: [Handle::default(); MAX_BURST],
             count: [0; MAX_BURST],
             bytes: [0; MAX_BURST],
@@ -86,12 +89,20 @@ impl SaBurst {
     }
     fn clear(&mut self) {
         self.n = 0;
+        self.last = 0;
     }
+    #[inline]
     fn slot(&mut self, h: Handle) -> usize {
+        // Consecutive packets mostly share their SA: try the last slot first.
+        if self.last < self.n && self.handle[self.last] == h {
+            return self.last;
+        }
         if let Some(i) = self.handle[..self.n].iter().position(|x| *x == h) {
+            self.last = i;
             return i;
         }
         let i = self.n;
+        self.last = i;
         self.n += 1;
         self.handle[i] = h;
         self.count[i] = 0;
@@ -249,7 +260,11 @@ impl<B: PacketBuf, R: RxQueue<B>, T: TxQueue<B>> Lcore<B, R, T> {
             let bytes: u64 = self.staged[p].iter().map(|b| b.len() as u64).sum();
             let sent = q.tx_burst(&mut self.staged[p]);
             let left = self.staged[p].len() as u64;
-            let left_bytes: u64 = self.staged[p].iter().map(|b| b.len() as u64).sum();
+            let left_bytes: u64 = if left == 0 {
+                0
+            } else {
+                self.staged[p].iter().map(|b| b.len() as u64).sum()
+            };
             self.counters.tx_packets += sent as u64;
             self.counters.tx_bytes += bytes - left_bytes;
             if left > 0 {
@@ -376,25 +391,25 @@ impl<B: PacketBuf, R: RxQueue<B>, T: TxQueue<B>> Lcore<B, R, T> {
         }
 
         // 5. Stage or free; every packet ends in one counter.
+        let nstaged = self.staged.len();
         for (i, pkt) in burst.drain().enumerate() {
             match self.acts[i] {
-                Act::Tx(p) => {
-                    self.counters.forwarded += 1;
+                Act::Tx(p) if (p as usize) < nstaged => {
                     let p = p as usize;
-                    if p >= self.staged.len() {
-                        self.counters.forwarded -= 1;
-                        self.counters.drops[DropReason::NoRoute as usize] += 1;
-                        let _ = self.trash.push(pkt);
-                        continue;
-                    }
                     if self.staged[p].is_full() {
                         self.flush_tx();
                     }
-                    if let Err(pkt) = self.staged[p].push(pkt) {
-                        let _ = self.trash.push(pkt);
-                        self.counters.forwarded -= 1;
-                        self.counters.drops[DropReason::TxFull as usize] += 1;
+                    match self.staged[p].push(pkt) {
+                        Ok(()) => self.counters.forwarded += 1,
+                        Err(pkt) => {
+                            let _ = self.trash.push(pkt);
+                            self.counters.drops[DropReason::TxFull as usize] += 1;
+                        }
                     }
+                }
+                Act::Tx(_) => {
+                    self.counters.drops[DropReason::NoRoute as usize] += 1;
+                    let _ = self.trash.push(pkt);
                 }
                 Act::Drop(r) => {
                     self.counters.drops[r as usize] += 1;

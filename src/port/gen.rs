@@ -149,10 +149,11 @@ impl Layout {
         }
     }
 
-    fn spaces(&self, f: Family) -> (AddrSpace, AddrSpace) {
+    #[inline]
+    fn spaces(&self, f: Family) -> &(AddrSpace, AddrSpace) {
         match f {
-            Family::V4 => self.v4,
-            Family::V6 => self.v6,
+            Family::V4 => &self.v4,
+            Family::V6 => &self.v6,
         }
     }
 
@@ -698,7 +699,9 @@ impl RxQueue<PooledBuf> for GenRx {
                 }
             }
             bytes += b.len() as u64;
-            pkts.swap(got, r);
+            if got != r {
+                pkts.swap(got, r);
+            }
             got += 1;
         }
         // Dropped ones (at the back) go back to the pool.
