@@ -452,10 +452,13 @@ fn sum16(mut acc: u32, data: &[u8]) -> u32 {
     acc
 }
 
-fn fold(mut acc: u32) -> u16 {
-    while acc > 0xffff {
-        acc = (acc & 0xffff) + (acc >> 16);
-    }
+/// Fold a 32-bit one's-complement sum to 16 bits. Two rounds always do:
+/// after the first the sum is at most `0xffff + 0xffff`, after the second at
+/// most `0xfffe + 1` (no loop, no data-dependent branch).
+#[inline]
+fn fold(acc: u32) -> u16 {
+    let acc = (acc & 0xffff) + (acc >> 16);
+    let acc = (acc & 0xffff) + (acc >> 16);
     acc as u16
 }
 
