@@ -548,10 +548,10 @@ fn reserve_seqs<'r>(
             sab.count[s] += 1;
         }
     }
-    for s in 0..sab.n {
+    for (s, sa_slot) in sa_of.iter_mut().enumerate().take(sab.n) {
         let h = sab.handle[s];
         let sa = engine.sas.get(h, reader);
-        sa_of[s] = sa;
+        *sa_slot = sa;
         match sa.map(|sa| sa.seq.reserve(sab.count[s])) {
             Some(Ok(first)) => sab.next_seq[s] = first,
             Some(Err(_)) => {
