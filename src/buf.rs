@@ -103,6 +103,16 @@ impl PacketBuf for HeapBuf {
     fn data_mut(&mut self) -> &mut [u8] {
         &mut self.mem[self.off..self.off + self.len]
     }
+    /// The length without building the slice (no bounds check): the data
+    /// path asks for it several times a packet.
+    #[inline]
+    fn len(&self) -> usize {
+        self.len
+    }
+    #[inline]
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
     #[inline]
     fn headroom(&self) -> usize {
         self.off

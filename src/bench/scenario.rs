@@ -644,7 +644,8 @@ pub fn cipher_gbps_on(
 
 /// Bare AES-GCM throughput on this thread, expressed in frame bytes: per
 /// frame of the generator's size sequence, the same call the gateway makes
-/// for it ([`EspAead::seal_in_place`] of [`AwsLcGcm`], key of `key_bits`, 8
+/// for it ([`EspAead::seal_in_place`] of [`AwsLcGcm`]: aws-lc-rs
+/// `seal_in_place_scatter`, the tag written into the ICV; key of `key_bits`, 8
 /// bytes of AAD, a fresh nonce) over the same ESP tunnel payload (inner IP
 /// packet + pad + pad length + next header), in Gbit/s of frames.
 pub fn cipher_gbps(size: &str, key_bits: u32, budget: Duration) -> Result<f64, String> {

@@ -18,7 +18,7 @@ use crate::ip::{Dir, Family};
 use crate::mgmt::{Engine, WorkerEvent};
 use crate::port::{Burst, RxQueue, TxQueue, MAX_BURST};
 use crate::route::Mac;
-use crate::sad::sa::{EXPIRE_HARD, EXPIRE_SOFT};
+use crate::sad::sa::{Sa, EXPIRE_HARD, EXPIRE_SOFT};
 use crate::stats::{ticks, CycleClock, DropReason, LcoreCounters};
 use crate::wire::{self, WireError};
 use lcore::{Handle, Reader};
@@ -66,6 +66,8 @@ enum Act {
 /// sequence number to hand out (outbound).
 struct SaBurst {
     n: usize,
+    /// The slot [`SaBurst::slot`] found last.
+    last: usize,
     handle: [Handle; MAX_BURST],
     count: [u32; MAX_BURST],
     bytes: [u64; MAX_BURST],
@@ -77,6 +79,7 @@ impl SaBurst {
     fn new() -> SaBurst {
         SaBurst {
             n: 0,
+            last: 0,
             handle: [Handle::default(); MAX_BURST],
             count: [0; MAX_BURST],
             bytes: [0; MAX_BURST],
@@ -86,12 +89,20 @@ impl SaBurst {
     }
     fn clear(&mut self) {
         self.n = 0;
+        self.last = 0;
     }
+    #[inline]
     fn slot(&mut self, h: Handle) -> usize {
+        // Consecutive packets mostly share their SA: try the last slot first.
+        if self.last < self.n && self.handle[self.last] == h {
+            return self.last;
+        }
         if let Some(i) = self.handle[..self.n].iter().position(|x| *x == h) {
+            self.last = i;
             return i;
         }
         let i = self.n;
+        self.last = i;
         self.n += 1;
         self.handle[i] = h;
         self.count[i] = 0;
@@ -249,7 +260,11 @@ impl<B: PacketBuf, R: RxQueue<B>, T: TxQueue<B>> Lcore<B, R, T> {
             let bytes: u64 = self.staged[p].iter().map(|b| b.len() as u64).sum();
             let sent = q.tx_burst(&mut self.staged[p]);
             let left = self.staged[p].len() as u64;
-            let left_bytes: u64 = self.staged[p].iter().map(|b| b.len() as u64).sum();
+            let left_bytes: u64 = if left == 0 {
+                0
+            } else {
+                self.staged[p].iter().map(|b| b.len() as u64).sum()
+            };
             self.counters.tx_packets += sent as u64;
             self.counters.tx_bytes += bytes - left_bytes;
             if left > 0 {
@@ -322,27 +337,43 @@ impl<B: PacketBuf, R: RxQueue<B>, T: TxQueue<B>> Lcore<B, R, T> {
             );
         }
 
-        // 4. Act on verdicts.
+        // 4. Act on verdicts. The SAs of the burst are resolved once (one
+        // table read per SA per burst, not per packet), and the bundles are
+        // read in place.
         self.sab.clear();
+        let engine: &Engine = &self.engine;
+        let reader = &self.reader;
+        let mut sa_of: [Option<&Sa>; MAX_BURST] = [None; MAX_BURST];
         if protected {
-            self.reserve_seqs(n);
+            reserve_seqs(
+                engine,
+                reader,
+                &mut self.sab,
+                &mut sa_of,
+                &self.acts[..n],
+                &self.bundles,
+            );
         }
+        let mut out = Egress {
+            ports: &self.ports,
+            sab: &mut self.sab,
+            sa_of: &sa_of,
+            counters: &mut self.counters,
+        };
         for (i, pkt) in burst.iter_mut().enumerate() {
             let Act::Lookup(ki) = self.acts[i] else {
                 continue;
             };
-            let b = self.bundles[ki as usize];
-            let key = self.keys[ki as usize];
+            let b = &self.bundles[ki as usize];
+            let l2 = self.l2len[i] as usize;
             self.acts[i] = match b.verdict {
-                Verdict::Protect => self.protect(pkt, &b, self.l2len[i] as usize),
-                Verdict::Bypass => {
-                    self.forward(pkt, &b, self.secpath[i].is_none(), self.l2len[i] as usize)
-                }
+                Verdict::Protect => out.protect(pkt, b, l2),
+                Verdict::Bypass => out.forward(pkt, b, self.secpath[i].is_none(), l2),
                 Verdict::NeedEsp => match self.secpath[i] {
                     None => Act::Drop(DropReason::NeedEsp),
-                    Some(h) if self.engine.secpath_ok(&b, &key, &[h], &self.reader) => {
+                    Some(h) if engine.secpath_ok(b, &self.keys[ki as usize], &[h], reader) => {
                         if b.routed {
-                            self.forward(pkt, &b, false, 0)
+                            out.forward(pkt, b, false, 0)
                         } else {
                             Act::Drop(DropReason::NoRoute)
                         }
@@ -360,25 +391,25 @@ impl<B: PacketBuf, R: RxQueue<B>, T: TxQueue<B>> Lcore<B, R, T> {
         }
 
         // 5. Stage or free; every packet ends in one counter.
+        let nstaged = self.staged.len();
         for (i, pkt) in burst.drain().enumerate() {
             match self.acts[i] {
-                Act::Tx(p) => {
-                    self.counters.forwarded += 1;
+                Act::Tx(p) if (p as usize) < nstaged => {
                     let p = p as usize;
-                    if p >= self.staged.len() {
-                        self.counters.forwarded -= 1;
-                        self.counters.drops[DropReason::NoRoute as usize] += 1;
-                        let _ = self.trash.push(pkt);
-                        continue;
-                    }
                     if self.staged[p].is_full() {
                         self.flush_tx();
                     }
-                    if let Err(pkt) = self.staged[p].push(pkt) {
-                        let _ = self.trash.push(pkt);
-                        self.counters.forwarded -= 1;
-                        self.counters.drops[DropReason::TxFull as usize] += 1;
+                    match self.staged[p].push(pkt) {
+                        Ok(()) => self.counters.forwarded += 1,
+                        Err(pkt) => {
+                            let _ = self.trash.push(pkt);
+                            self.counters.drops[DropReason::TxFull as usize] += 1;
+                        }
                     }
+                }
+                Act::Tx(_) => {
+                    self.counters.drops[DropReason::NoRoute as usize] += 1;
+                    let _ = self.trash.push(pkt);
                 }
                 Act::Drop(r) => {
                     self.counters.drops[r as usize] += 1;
@@ -465,41 +496,6 @@ impl<B: PacketBuf, R: RxQueue<B>, T: TxQueue<B>> Lcore<B, R, T> {
         }
     }
 
-    /// Reserve outbound sequence numbers: one atomic add per SA per burst.
-    fn reserve_seqs(&mut self, n: usize) {
-        for i in 0..n {
-            let Act::Lookup(ki) = self.acts[i] else {
-                continue;
-            };
-            let b = &self.bundles[ki as usize];
-            if b.verdict != Verdict::Protect {
-                continue;
-            }
-            for h in b.sas() {
-                let s = self.sab.slot(*h);
-                self.sab.count[s] += 1;
-            }
-        }
-        for s in 0..self.sab.n {
-            let h = self.sab.handle[s];
-            match self
-                .engine
-                .sas
-                .get(h, &self.reader)
-                .map(|sa| sa.seq.reserve(self.sab.count[s]))
-            {
-                Some(Ok(first)) => self.sab.next_seq[s] = first,
-                Some(Err(_)) => {
-                    self.sab.exhausted[s] = true;
-                    self.engine
-                        .report(WorkerEvent::SaExpire { sa: h, hard: true });
-                }
-                None => self.sab.exhausted[s] = true,
-            }
-            self.sab.count[s] = 0;
-        }
-    }
-
     fn account_out(&mut self) {
         for s in 0..self.sab.n {
             if self.sab.count[s] == 0 {
@@ -526,9 +522,61 @@ impl<B: PacketBuf, R: RxQueue<B>, T: TxQueue<B>> Lcore<B, R, T> {
                 .report(WorkerEvent::SaExpire { sa: h, hard: false });
         }
     }
+}
 
+/// Reserve outbound sequence numbers: one atomic add per SA per burst. Also
+/// resolves each SA of the burst once: `sa_of[s]` is the SA of slot `s`
+/// (`None` if it is gone; the slot is then marked exhausted).
+fn reserve_seqs<'r>(
+    engine: &'r Engine,
+    reader: &'r Reader,
+    sab: &mut SaBurst,
+    sa_of: &mut [Option<&'r Sa>; MAX_BURST],
+    acts: &[Act],
+    bundles: &[Bundle],
+) {
+    for act in acts {
+        let Act::Lookup(ki) = *act else {
+            continue;
+        };
+        let b = &bundles[ki as usize];
+        if b.verdict != Verdict::Protect {
+            continue;
+        }
+        for h in b.sas() {
+            let s = sab.slot(*h);
+            sab.count[s] += 1;
+        }
+    }
+    for (s, sa_slot) in sa_of.iter_mut().enumerate().take(sab.n) {
+        let h = sab.handle[s];
+        let sa = engine.sas.get(h, reader);
+        *sa_slot = sa;
+        match sa.map(|sa| sa.seq.reserve(sab.count[s])) {
+            Some(Ok(first)) => sab.next_seq[s] = first,
+            Some(Err(_)) => {
+                sab.exhausted[s] = true;
+                engine.report(WorkerEvent::SaExpire { sa: h, hard: true });
+            }
+            None => sab.exhausted[s] = true,
+        }
+        sab.count[s] = 0;
+    }
+}
+
+/// What the egress steps of one burst write: the per-SA totals and the
+/// lcore counters, with the port table and the burst's resolved SAs.
+struct Egress<'a, 'r> {
+    ports: &'a [PortConf],
+    sab: &'a mut SaBurst,
+    sa_of: &'a [Option<&'r Sa>; MAX_BURST],
+    counters: &'a mut LcoreCounters,
+}
+
+impl Egress<'_, '_> {
     /// Outbound protect: strip L2, decrement TTL, apply the SA chain, route.
-    fn protect(&mut self, pkt: &mut B, b: &Bundle, l2: usize) -> Act {
+    #[inline]
+    fn protect<B: PacketBuf>(&mut self, pkt: &mut B, b: &Bundle, l2: usize) -> Act {
         if !pkt.adj(l2) {
             return Act::Drop(DropReason::Malformed);
         }
@@ -540,7 +588,7 @@ impl<B: PacketBuf, R: RxQueue<B>, T: TxQueue<B>> Lcore<B, R, T> {
             if self.sab.exhausted[s] {
                 return Act::Drop(DropReason::SeqExhausted);
             }
-            let Some(sa) = self.engine.sas.get(*h, &self.reader) else {
+            let Some(sa) = self.sa_of[s] else {
                 return Act::Drop(DropReason::NoSa);
             };
             let seq = self.sab.next_seq[s];
@@ -556,7 +604,8 @@ impl<B: PacketBuf, R: RxQueue<B>, T: TxQueue<B>> Lcore<B, R, T> {
     }
 
     /// Route a packet as is (bypass, or decapsulated and accepted).
-    fn forward(&mut self, pkt: &mut B, b: &Bundle, strip: bool, l2: usize) -> Act {
+    #[inline]
+    fn forward<B: PacketBuf>(&mut self, pkt: &mut B, b: &Bundle, strip: bool, l2: usize) -> Act {
         if !b.routed {
             return Act::Drop(DropReason::NoRoute);
         }
@@ -569,7 +618,8 @@ impl<B: PacketBuf, R: RxQueue<B>, T: TxQueue<B>> Lcore<B, R, T> {
         self.push_l2(pkt, b)
     }
 
-    fn push_l2(&mut self, pkt: &mut B, b: &Bundle) -> Act {
+    #[inline]
+    fn push_l2<B: PacketBuf>(&mut self, pkt: &mut B, b: &Bundle) -> Act {
         let ty = match pkt.data().first().map(|v| v >> 4) {
             Some(4) => ETH_P_IPV4,
             Some(6) => ETH_P_IPV6,

@@ -99,16 +99,20 @@ impl EspAead for AwsLcGcm {
         data: &mut [u8],
         icv: &mut [u8; ICV_LEN],
     ) -> Result<(), CipherError> {
-        let tag = self
-            .key
-            .seal_in_place_separate_tag(Nonce::assume_unique_for_key(*nonce), Aad::from(aad), data)
-            .map_err(|_| CipherError::Failed)?;
-        let tag = tag.as_ref();
-        if tag.len() != ICV_LEN {
-            return Err(CipherError::Failed);
-        }
-        icv.copy_from_slice(tag);
-        Ok(())
+        // The scatter form has aws-lc write the tag straight into `icv`
+        // (`EVP_AEAD_CTX_seal_scatter` with no extra plaintext), where
+        // `seal_in_place_separate_tag` zeroes a `Tag` on the stack, returns
+        // it, and leaves us to copy it (a store-forwarding stall on the
+        // reload, and a call to `Tag::as_ref`). Same ciphertext, same ICV.
+        self.key
+            .seal_in_place_scatter(
+                Nonce::assume_unique_for_key(*nonce),
+                Aad::from(aad),
+                data,
+                &[],
+                icv,
+            )
+            .map_err(|_| CipherError::Failed)
     }
 
     #[inline]

@@ -216,16 +216,23 @@ fn seal<C: EspAead>(
     seq: u64,
     iv: &[u8; IV_LEN],
 ) -> Result<(), EspError> {
-    d[esp..esp + 4].copy_from_slice(&sa.spi().to_be_bytes());
+    // Fixed-size views: the header stores and the ICV need no further
+    // bounds checks. The callers always leave room for both.
+    let Some((hdr, body)) = d
+        .get_mut(esp..)
+        .and_then(|r| r.split_first_chunk_mut::<ESP_IV_LEN>())
+    else {
+        return Err(EspError::Cipher);
+    };
+    let Some((ct, icv)) = body.split_last_chunk_mut::<ICV_LEN>() else {
+        return Err(EspError::Cipher);
+    };
+    hdr[..4].copy_from_slice(&sa.spi().to_be_bytes());
     // RFC 4303 2.2.1: with ESN "only the low-order 32 bits are transmitted".
-    d[esp + 4..esp + 8].copy_from_slice(&(seq as u32).to_be_bytes());
-    d[esp + 8..esp + ESP_IV_LEN].copy_from_slice(iv);
+    hdr[4..8].copy_from_slice(&(seq as u32).to_be_bytes());
+    hdr[8..].copy_from_slice(iv);
     let (a, alen) = aad(sa.spi(), seq, sa.esn());
     let n = nonce(sa.salt(), iv);
-    let body = &mut d[esp + ESP_IV_LEN..];
-    let ct_len = body.len() - ICV_LEN;
-    let (ct, icv) = body.split_at_mut(ct_len);
-    let icv: &mut [u8; ICV_LEN] = icv.try_into().map_err(|_| EspError::Cipher)?;
     sa.cipher()
         .seal_in_place(&n, &a[..alen], ct, icv)
         .map_err(|_| EspError::Cipher)

@@ -179,10 +179,11 @@ pub(crate) fn sum16(b: &[u8]) -> u32 {
 
 /// Fold a sum and complement it.
 #[inline]
-pub(crate) fn fold(mut s: u32) -> u16 {
-    while s > 0xffff {
-        s = (s & 0xffff) + (s >> 16);
-    }
+pub(crate) fn fold(s: u32) -> u16 {
+    // Two rounds always do for 32 bits: after the first the sum is at most
+    // 0xffff + 0xffff, after the second at most 0xfffe + 1.
+    let s = (s & 0xffff) + (s >> 16);
+    let s = (s & 0xffff) + (s >> 16);
     !(s as u16)
 }
 

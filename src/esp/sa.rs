@@ -234,10 +234,12 @@ impl<C: EspAead> EspSa<C> {
     /// 65536 consecutive packets of the SA without a shared counter.
     #[inline]
     pub(crate) fn write_outer(&self, out: &mut [u8], total: usize, inner: &IpInfo, seq: u64) {
-        let len = self.outer.len;
-        out[..len].copy_from_slice(&self.outer.hdr[..len]);
+        // Fixed-size copies and stores (one bounds check each family): a
+        // slice of run-time length would be a `memcpy` call a packet.
         match self.family {
             Family::V4 => {
+                let out = &mut out[..20];
+                out.copy_from_slice(&self.outer.hdr[..20]);
                 let df = match self.df {
                     DfMode::Copy => inner.df,
                     DfMode::Set => true,
@@ -257,9 +259,11 @@ impl<C: EspAead> EspSa<C> {
                 put16(out, 10, fold(s));
             }
             Family::V6 => {
+                let out = &mut out[..40];
+                out.copy_from_slice(&self.outer.hdr);
                 out[0] = 0x60 | (inner.tos >> 4);
                 out[1] = inner.tos << 4;
-                put16(out, 4, (total - len) as u16);
+                put16(out, 4, (total - 40) as u16);
             }
         }
     }

@@ -21,7 +21,7 @@ use crate::flow::Shard;
 use crate::mgmt::{Mgmt, MgmtCounters, MgmtHandle, Op, Reply};
 use crate::port::dpdk::{self as dp, DpdkPorts, DpdkPortsConfig, DpdkRx, DpdkTx, EthStats, Mbuf};
 use crate::port::PortStats;
-use crate::stats::{PortCounters, SaCounters, StatsReport};
+use crate::stats::{ticks, CycleClock, PortCounters, SaCounters, StatsReport};
 
 type Worker = Lcore<Mbuf, DpdkRx, DpdkTx>;
 
@@ -543,11 +543,14 @@ fn worker_loop(
     done: &AtomicUsize,
 ) -> WorkerSnapshot {
     lc.online();
-    let t0 = Instant::now();
+    // The loop's clock is the TSC (`stats::ticks`, calibrated once), not a
+    // `clock_gettime` call per loop.
+    let clock = CycleClock::get();
+    let t0 = ticks();
     let mut published_ms = 0u64;
     let mut reported_done = false;
     while !stop.load(Ordering::Acquire) {
-        let now_ms = t0.elapsed().as_millis() as u64;
+        let now_ms = clock.ns_between(t0, ticks()) / 1_000_000;
         let n = lc.poll_once(now_ms);
         // By time, not by loops: a copy of the counters (histograms
         // included) costs a few hundred thousand instructions, which every

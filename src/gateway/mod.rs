@@ -19,7 +19,7 @@ use crate::flow::{Shard, ShardStats};
 use crate::mgmt::{EngineConfig, Mgmt, MgmtCounters, MgmtError, MgmtHandle, Op, Reply, Strategy};
 use crate::port::{PooledBuf, Ports, PortsConfig, PortsHandle, SwRx, SwTx};
 use crate::sad::SaSpec;
-use crate::stats::LcoreCounters;
+use crate::stats::{ticks, CycleClock, LcoreCounters};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -489,11 +489,14 @@ fn worker_loop(
     done: &AtomicUsize,
 ) -> WorkerSnapshot {
     lc.online();
-    let t0 = Instant::now();
+    // The loop's clock is the TSC (`stats::ticks`, calibrated once), not a
+    // `clock_gettime` call per loop.
+    let clock = CycleClock::get();
+    let t0 = ticks();
     let mut published_ms = 0u64;
     let mut reported_done = false;
     while !ctx.should_stop() {
-        let now_ms = t0.elapsed().as_millis() as u64;
+        let now_ms = clock.ns_between(t0, ticks()) / 1_000_000;
         let n = lc.poll_once(now_ms);
         // By time, not by loops (as on DPDK ports): a copy of the counters
         // (histograms included) is a few hundred thousand instructions.

@@ -730,6 +730,14 @@ impl PacketBuf for PooledBuf {
         self.buf.data_mut()
     }
     #[inline]
+    fn len(&self) -> usize {
+        PacketBuf::len(&self.buf)
+    }
+    #[inline]
+    fn is_empty(&self) -> bool {
+        PacketBuf::is_empty(&self.buf)
+    }
+    #[inline]
     fn headroom(&self) -> usize {
         self.buf.headroom()
     }

@@ -203,10 +203,13 @@ pub fn strip_l2<B: PacketBuf + ?Sized>(buf: &mut B) -> Result<usize, WireError> 
 /// `None` (buffer unchanged) if the headroom is too small.
 #[inline]
 pub fn push_l2<B: PacketBuf + ?Sized>(buf: &mut B, src: Mac, dst: Mac, ty: u16) -> Option<()> {
+    // The header is built whole and stored with one fixed-size copy.
+    let mut h = [0u8; field::HEADER_LEN];
+    h[field::DESTINATION].copy_from_slice(&dst);
+    h[field::SOURCE].copy_from_slice(&src);
+    h[field::ETHERTYPE].copy_from_slice(&ty.to_be_bytes());
     let d = buf.prepend(field::HEADER_LEN)?;
-    d[field::DESTINATION].copy_from_slice(&dst);
-    d[field::SOURCE].copy_from_slice(&src);
-    d[field::ETHERTYPE].copy_from_slice(&ty.to_be_bytes());
+    *d.first_chunk_mut::<{ field::HEADER_LEN }>()? = h;
     Some(())
 }
 
