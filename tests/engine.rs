@@ -1061,3 +1061,77 @@ fn bundles_are_shared_and_freed_with_their_last_entry() {
     assert_eq!(shard.distinct_bundles(), 0, "no entry, no bundle");
     reader.offline();
 }
+
+/// A tiny shard under bursts full of repeats, evictions and sweeps:
+/// decisions equal the reference, and every bundle reference is released
+/// exactly once (a double release trips a debug assertion; at the end no
+/// entry and no bundle is left). The deleted-way case that needs a full
+/// bundle table is `flow::shard::tests::deleted_way_is_not_probed_for_a_repeat_in_the_burst`.
+#[test]
+fn tiny_shard_bursts_with_repeats_release_bundles_once() {
+    let mut m = mgmt(Strategy::Selective);
+    let mut p = 8u32;
+    let mut add = |m: &mut Mgmt, src: u128, len: u8, prio: u32| {
+        let mut s = Selector::any(Family::V4);
+        s.src = Prefix::new(Family::V4, src, len);
+        let mut spec = PolicySpec::bypass(s, Dir::Out, prio);
+        spec.index = Some(p);
+        p += 8;
+        m.apply(Op::PolicyAdd(spec)).unwrap();
+    };
+    for i in 0..8u128 {
+        add(&mut m, 0x0a00_0000 + (i << 4), 28, 10 + i as u32);
+    }
+    let engine = m.engine().clone();
+    let mut reader = engine.domain.register(1);
+    reader.online();
+    let mut shard = Shard::new(16);
+    let keys: Vec<FlowKey> = (0..128u128)
+        .map(|i| {
+            FlowKey::new(
+                Family::V4,
+                Dir::Out,
+                0x0a00_0000 + i,
+                0x0b00_0001,
+                17,
+                1000,
+                53,
+                0,
+            )
+        })
+        .collect();
+    let mut r = u::rng(5);
+    let mut out = vec![Bundle::default(); 32];
+    let mut burst = Vec::with_capacity(32);
+    for round in 0..n(20_000) {
+        burst.clear();
+        // Few distinct flows a burst, many repeats: admissions and evictions
+        // happen between a key's stage-2 candidate and its probe.
+        let base = r.gen_range(0..keys.len() - 24);
+        for _ in 0..32 {
+            burst.push(keys[base + r.gen_range(0..24)]);
+        }
+        shard.lookup_burst(&engine, &reader, &burst, &mut out);
+        for (k, b) in burst.iter().zip(out.iter()) {
+            assert!(b.same_decision(&engine.resolve(k, &reader, false)));
+        }
+        // A full pass a round: entries not hit for three rounds go idle and
+        // proven newcomers evict them.
+        shard.sweep(&engine, 16, round);
+        assert!(shard.distinct_bundles() <= shard.len());
+    }
+    assert!(
+        shard.stats.evictions > 0 && shard.stats.inserts > 1000,
+        "{:?}",
+        shard.stats
+    );
+    reader.offline();
+    for i in 0..8u32 {
+        m.apply(Op::PolicyDelete(xfgate::spd::PolicyId::Index(8 + 8 * i)))
+            .unwrap();
+    }
+    reader.online();
+    shard.sweep(&engine, shard.capacity(), 1 << 40);
+    assert_eq!((shard.len(), shard.distinct_bundles()), (0, 0));
+    reader.offline();
+}

@@ -88,8 +88,12 @@ impl BundleTable {
     /// Drop one reference to slot `i`; the last one frees the slot.
     pub fn release(&mut self, i: u32) {
         let s = &mut self.slots[i as usize];
-        debug_assert!(s.refs > 0, "release of a free bundle slot");
-        s.refs = s.refs.saturating_sub(1);
+        if s.refs == 0 {
+            // A double release would put the slot on the free list twice.
+            debug_assert!(false, "release of a free bundle slot");
+            return;
+        }
+        s.refs -= 1;
         if s.refs == 0 {
             let h = self.hasher.hash_one(s.bundle);
             if let Ok(e) = self.index.find_entry(h, |&j| j == i) {
@@ -97,6 +101,12 @@ impl BundleTable {
             }
             self.free.push(i);
         }
+    }
+
+    /// References held on slot `i` (0: free).
+    #[cfg(test)]
+    pub fn refs(&self, i: u32) -> u32 {
+        self.slots[i as usize].refs
     }
 
     /// Forget every bundle.

@@ -371,7 +371,13 @@ impl Shard {
             let (b1, b2) = (b1 as usize, b2 as usize);
             let key = &keys[i];
             let c = cand[i] as usize;
-            let found = if c < self.entries.len() && self.entries[c].key.same(key) {
+            // The candidate is re-checked: an earlier miss of this burst may
+            // have deleted, moved or replaced it since stage 2 (a deleted
+            // way keeps its stale key; only its signature says it is gone).
+            let found = if c < self.entries.len()
+                && self.buckets[c / WAYS].sig(c % WAYS) == sig
+                && self.entries[c].key.same(key)
+            {
                 Some(c)
             } else {
                 self.find(key, b1, b2, sig)
@@ -688,6 +694,87 @@ mod tests {
             .filter(|&i| s.door_seen(mix(i + (1 << 50))))
             .count();
         assert!(fp <= 200, "{fp} of 100,000 never-seen flows passed");
+    }
+
+    /// References each bundle slot holds, counted from the valid entries.
+    fn entry_refs(s: &Shard) -> std::collections::HashMap<u32, u32> {
+        let mut m = std::collections::HashMap::new();
+        for (bi, bk) in s.buckets.iter().enumerate() {
+            for w in 0..WAYS {
+                if bk.sig(w) != 0 {
+                    *m.entry(s.entries[bi * WAYS + w].bid).or_insert(0) += 1;
+                }
+            }
+        }
+        m
+    }
+
+    /// A way deleted by an earlier packet of the same burst keeps its old key
+    /// (only its signature says it is free): a repeat of that flow later in
+    /// the burst must not take it for its entry. Here the shard's bundle
+    /// table is full (16 entries, 16 distinct bundles), so a stale flow's
+    /// refresh finds no slot and its entry is deleted; trusting the stage-2
+    /// candidate would refresh the deleted way, releasing its bundle a second
+    /// time and leaking the new one.
+    #[test]
+    fn deleted_way_is_not_probed_for_a_repeat_in_the_burst() {
+        use crate::ip::{Dir, Family, Prefix};
+        use crate::mgmt::{EngineConfig, Mgmt, Op};
+        use crate::spd::{PolicySpec, Selector};
+        let mut m = Mgmt::new(&EngineConfig::default());
+        // Distinct selectors (a /32 destination for the better one).
+        let mut add = |m: &mut Mgmt, src: u32, prio: u32| {
+            let mut sel = Selector::any(Family::V4);
+            sel.src = Prefix::new(Family::V4, src as u128, 32);
+            if prio < 100 {
+                sel.dst = Prefix::new(Family::V4, 0x0b00_0001, 32);
+            }
+            m.apply(Op::PolicyAdd(PolicySpec::bypass(sel, Dir::Out, prio)))
+                .unwrap();
+        };
+        let src = |i: u32| 0x0a00_0000 + i;
+        for i in 0..16 {
+            add(&mut m, src(i), 100);
+        }
+        let engine = m.engine().clone();
+        let mut reader = engine.domain.register(1);
+        let mut s = Shard::with_hasher(16, FlowHasher::with_key([3, 5, 7, 9, 11, 13]));
+        let keys: Vec<FlowKey> = (0..16)
+            .map(|i| {
+                FlowKey::new(
+                    Family::V4,
+                    Dir::Out,
+                    src(i) as u128,
+                    0x0b00_0001,
+                    17,
+                    1000,
+                    53,
+                    0,
+                )
+            })
+            .collect();
+        let mut out = vec![Bundle::default(); 16];
+        reader.online();
+        s.lookup_burst(&engine, &reader, &keys, &mut out);
+        assert_eq!((s.len(), s.distinct_bundles()), (16, 16));
+        reader.offline();
+        // A better policy for flow 5 alone: its entry goes stale.
+        add(&mut m, src(5), 50);
+        reader.online();
+        let burst = [keys[5], keys[5]];
+        s.lookup_burst(&engine, &reader, &burst, &mut out);
+        // The first refresh found no free bundle slot: the entry was deleted.
+        assert_eq!((s.stats.stale, s.stats.denied), (1, 1), "{:?}", s.stats);
+        for (k, b) in burst.iter().zip(&out) {
+            assert!(b.same_decision(&engine.resolve(k, &reader, false)));
+        }
+        // Every bundle is held exactly by the entries that name it.
+        let refs = entry_refs(&s);
+        assert_eq!(refs.len(), s.distinct_bundles(), "a bundle no entry names");
+        for (&bid, &n) in &refs {
+            assert_eq!(s.bundles.refs(bid), n, "bundle {bid}");
+        }
+        reader.offline();
     }
 
     #[test]
