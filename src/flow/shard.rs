@@ -723,7 +723,7 @@ mod tests {
         use crate::spd::{PolicySpec, Selector};
         let mut m = Mgmt::new(&EngineConfig::default());
         // Distinct selectors (a /32 destination for the better one).
-        let mut add = |m: &mut Mgmt, src: u32, prio: u32| {
+        let add = |m: &mut Mgmt, src: u32, prio: u32| {
             let mut sel = Selector::any(Family::V4);
             sel.src = Prefix::new(Family::V4, src as u128, 32);
             if prio < 100 {
