@@ -23,8 +23,9 @@ use super::hist::LatencyHist;
 /// `forwarded` or in exactly one of these counters.
 ///
 /// The discriminants index `LcoreCounters::drops`; the names are part of the
-/// stable statistics schema (docs/stats.md) and never change.
-#[repr(usize)]
+/// stable statistics schema (docs/stats.md) and never change. One byte, so
+/// the data path's per-packet action (`Act`) is four bytes, not sixteen.
+#[repr(u8)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DropReason {
     /// Truncated or inconsistent headers (bad IHL, length, version).
