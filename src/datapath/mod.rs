@@ -390,8 +390,19 @@ impl<B: PacketBuf, R: RxQueue<B>, T: TxQueue<B>> Lcore<B, R, T> {
             self.account_out();
         }
 
-        // 5. Stage or free; every packet ends in one counter.
+        // 5. Stage or free; every packet ends in one counter. The common
+        // case, the whole burst to one port, moves the burst as a block.
         let nstaged = self.staged.len();
+        if let Some(p) = single_tx_port(&self.acts[..n]).filter(|&p| (p as usize) < nstaged) {
+            let p = p as usize;
+            if self.staged[p].len() + n > MAX_BURST {
+                self.flush_tx();
+            }
+            if self.staged[p].take_all_from(burst) {
+                self.counters.forwarded += n as u64;
+                return;
+            }
+        }
         for (i, pkt) in burst.drain().enumerate() {
             match self.acts[i] {
                 Act::Tx(p) if (p as usize) < nstaged => {
@@ -638,6 +649,15 @@ impl Egress<'_, '_> {
             None => Act::Drop(DropReason::NoHeadroom),
         }
     }
+}
+
+/// The port every packet of a burst goes to, if they all go to one.
+#[inline]
+fn single_tx_port(acts: &[Act]) -> Option<u16> {
+    let Some(&Act::Tx(p)) = acts.first() else {
+        return None;
+    };
+    acts.iter().all(|a| *a == Act::Tx(p)).then_some(p)
 }
 
 fn decrement_ttl(l3: &mut [u8]) -> Result<u8, WireError> {

@@ -118,6 +118,23 @@ impl<B> Burst<B> {
         self.pkts.pop()
     }
 
+    /// Move every packet of `other` behind this burst's, in order, if they
+    /// fit (else `false`, both unchanged). No packet is moved one by one: an
+    /// empty burst trades its (empty) array for `other`'s, otherwise the
+    /// packets are copied as one block.
+    #[inline]
+    pub fn take_all_from(&mut self, other: &mut Burst<B>) -> bool {
+        if self.pkts.len() + other.pkts.len() > MAX_BURST {
+            return false;
+        }
+        if self.pkts.is_empty() && other.pkts.capacity() >= MAX_BURST {
+            std::mem::swap(&mut self.pkts, &mut other.pkts);
+        } else {
+            self.pkts.append(&mut other.pkts);
+        }
+        true
+    }
+
     /// Drop (free) every packet.
     pub fn clear(&mut self) {
         self.pkts.clear();
@@ -909,6 +926,38 @@ mod tests {
         assert_eq!(pool.shared.cached.load(Ordering::Relaxed), 0);
         assert_eq!(pool.shared.free.len(), 16);
         assert!(!pool.shared.claimed.load(Ordering::Relaxed));
+        assert_eq!(pool.in_use(), 0);
+    }
+
+    #[test]
+    fn take_all_from_moves_in_order_and_keeps_capacity() {
+        let pool = Pool::new(3 * MAX_BURST, 128, 32);
+        let fill = |b: &mut Burst<PooledBuf>, from: u8, n: u8| {
+            for i in from..from + n {
+                b.push(pool.alloc_from(&[i]).unwrap()).unwrap();
+            }
+        };
+        let first = |b: &Burst<PooledBuf>| b.iter().map(|p| p.data()[0]).collect::<Vec<_>>();
+        let (mut a, mut b) = (Burst::new(), Burst::new());
+        // Into an empty burst: the arrays trade places.
+        fill(&mut b, 0, 5);
+        assert!(a.take_all_from(&mut b));
+        assert_eq!((first(&a), b.len()), ((0..5).collect(), 0));
+        // Behind packets already there: appended in order.
+        fill(&mut b, 5, 3);
+        assert!(a.take_all_from(&mut b));
+        assert_eq!(first(&a), (0..8).collect::<Vec<_>>());
+        // No room: refused, nothing moves, nothing is freed.
+        fill(&mut b, 8, (MAX_BURST - 7) as u8);
+        assert!(!a.take_all_from(&mut b));
+        assert_eq!(
+            (a.len(), b.len(), pool.in_use()),
+            (8, MAX_BURST - 7, MAX_BURST + 1)
+        );
+        // Both keep a whole burst's capacity: no push allocates.
+        assert!(a.pkts.capacity() >= MAX_BURST && b.pkts.capacity() >= MAX_BURST);
+        a.clear();
+        b.clear();
         assert_eq!(pool.in_use(), 0);
     }
 
