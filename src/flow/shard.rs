@@ -364,7 +364,12 @@ impl Shard {
                 self.door_prefetch(hashes[i]);
             }
         }
-        // Pass 2: probe, validate, resolve misses.
+        // Pass 2: probe, validate, resolve misses. Flows of a burst often
+        // share a bundle: one that passed `get` in this burst and whose
+        // validity does not depend on the key (no region stamp) is not
+        // checked again; the burst's packets are decided as of one instant
+        // in it, as they would be had they all been validated then.
+        let mut valid_bid = u32::MAX;
         self.stats.lookups += n as u64;
         for i in 0..n {
             let (b1, b2, sig) = place[i];
@@ -384,8 +389,12 @@ impl Shard {
             };
             match found {
                 Some(pos) => {
-                    let bundle = self.bundles.get(self.entries[pos].bid);
-                    if engine.validate(bundle, key) {
+                    let bid = self.entries[pos].bid;
+                    let bundle = self.bundles.get(bid);
+                    if bid == valid_bid || engine.validate(bundle, key) {
+                        if !bundle.uses_nopol {
+                            valid_bid = bid;
+                        }
                         out[i] = *bundle;
                         let (b, w) = (pos / WAYS, pos % WAYS);
                         // A hit proves the flow and makes it recent again: it
