@@ -6,7 +6,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criteri
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use xfgate::flow::{Bundle, FlowKey, Shard};
+use xfgate::flow::{BundleRef, FlowKey, Shard};
 use xfgate::ip::{Dir, Family, Prefix};
 use xfgate::mgmt::{EngineConfig, Mgmt, MgmtHandle, Op, Strategy};
 use xfgate::route::RouteSpec;
@@ -107,10 +107,10 @@ fn hit_path(c: &mut Criterion) {
         reader.online();
         let mut shard = Shard::new(flows as usize * 2);
         let keys: Vec<FlowKey> = (0..flows).map(key).collect();
-        let mut out = vec![Bundle::default(); 32];
+        let mut out = [BundleRef::default(); 32];
         for _ in 0..3 {
             for c in keys.chunks(32) {
-                shard.lookup_burst(&e, &reader, c, &mut out);
+                shard.lookup_burst_refs(&e, &reader, c, &mut out);
             }
         }
         assert!(
@@ -135,7 +135,7 @@ fn hit_path(c: &mut Criterion) {
             b.iter(|| {
                 let burst = &order[i..i + 32];
                 i = (i + 32) & 65535;
-                shard.lookup_burst(&e, &reader, burst, &mut out);
+                shard.lookup_burst_refs(&e, &reader, burst, &mut out);
             })
         });
         let s = shard.stats;
@@ -204,13 +204,13 @@ fn churn(c: &mut Criterion) {
         reader.online();
         let mut shard = Shard::new(1 << 16);
         let keys: Vec<FlowKey> = (0..10_000).map(key).collect();
-        let mut out = vec![Bundle::default(); 32];
+        let mut out = [BundleRef::default(); 32];
         let mut i = 0;
         g.bench_function(BenchmarkId::from_parameter(strategy), |b| {
             b.iter(|| {
                 let burst = &keys[i..i + 32];
                 i = (i + 32) % (keys.len() - 32);
-                shard.lookup_burst(&e, &reader, burst, &mut out);
+                shard.lookup_burst_refs(&e, &reader, burst, &mut out);
                 shard.sweep(&e, 8, 0);
                 reader.quiescent();
             })
@@ -271,10 +271,10 @@ fn flood(c: &mut Criterion) {
         reader.online();
         let mut shard = Shard::new(32_768);
         let keys: Vec<FlowKey> = (0..10_000).map(key).collect();
-        let mut out = vec![Bundle::default(); 32];
+        let mut out = [BundleRef::default(); 32];
         for _ in 0..3 {
             for c in keys.chunks(32) {
-                shard.lookup_burst(&e, &reader, c, &mut out);
+                shard.lookup_burst_refs(&e, &reader, c, &mut out);
             }
         }
         let mut next = 1_000_000u64;
@@ -284,7 +284,7 @@ fn flood(c: &mut Criterion) {
                 burst.clear();
                 burst.extend((next..next + 32).map(key));
                 next += 32;
-                shard.lookup_burst(&e, &reader, &burst, &mut out);
+                shard.lookup_burst_refs(&e, &reader, &burst, &mut out);
             })
         });
         reader.offline();

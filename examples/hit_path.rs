@@ -3,7 +3,7 @@
 //! shared VM): `cargo build --release --example hit_path` then
 //! `valgrind --tool=callgrind target/release/examples/hit_path FLOWS BURSTS`.
 
-use xfgate::flow::{Bundle, FlowKey, Shard};
+use xfgate::flow::{BundleRef, FlowKey, Shard};
 use xfgate::ip::{Dir, Family, Prefix};
 use xfgate::mgmt::{EngineConfig, Mgmt, Op};
 use xfgate::route::RouteSpec;
@@ -45,10 +45,10 @@ fn main() {
             )
         })
         .collect();
-    let mut out = vec![Bundle::default(); 32];
+    let mut out = [BundleRef::default(); 32];
     for _ in 0..2 {
         for c in keys.chunks(32) {
-            shard.lookup_burst(&e, &reader, c, &mut out);
+            shard.lookup_burst_refs(&e, &reader, c, &mut out);
         }
     }
     let h0 = shard.stats.hits;
@@ -62,7 +62,7 @@ fn main() {
             x ^= x << 17;
             *k = keys[(x % flows) as usize];
         }
-        shard.lookup_burst(&e, &reader, &burst, &mut out);
+        shard.lookup_burst_refs(&e, &reader, &burst, &mut out);
     }
     let el = t.elapsed();
     let n = bursts * 32;

@@ -13,7 +13,7 @@
 
 use crate::buf::PacketBuf;
 use crate::esp::{encapsulate, EspError};
-use crate::flow::{Bundle, FlowKey, Shard, Verdict};
+use crate::flow::{Bundle, BundleRef, FlowKey, Shard, Verdict};
 use crate::ip::{Dir, Family};
 use crate::mgmt::{Engine, WorkerEvent};
 use crate::port::{Burst, RxQueue, TxQueue, MAX_BURST};
@@ -134,7 +134,8 @@ pub struct Lcore<B: PacketBuf, R: RxQueue<B>, T: TxQueue<B>> {
     esp_sa: [Handle; MAX_BURST],
     secpath: [Option<Handle>; MAX_BURST],
     keys: Vec<FlowKey>,
-    bundles: Vec<Bundle>,
+    /// The burst's lookup results (read through the shard).
+    brefs: [BundleRef; MAX_BURST],
     sab: SaBurst,
 }
 
@@ -168,7 +169,7 @@ impl<B: PacketBuf, R: RxQueue<B>, T: TxQueue<B>> Lcore<B, R, T> {
             esp_sa: [Handle::default(); MAX_BURST],
             secpath: [None; MAX_BURST],
             keys: Vec::with_capacity(MAX_BURST),
-            bundles: vec![Bundle::default(); MAX_BURST],
+            brefs: [BundleRef::default(); MAX_BURST],
             sab: SaBurst::new(),
         }
     }
@@ -329,17 +330,17 @@ impl<B: PacketBuf, R: RxQueue<B>, T: TxQueue<B>> Lcore<B, R, T> {
         // 3. One flow-cache lookup for the burst.
         let nk = self.keys.len();
         if nk > 0 {
-            self.shard.lookup_burst(
+            self.shard.lookup_burst_refs(
                 &self.engine,
                 &self.reader,
                 &self.keys,
-                &mut self.bundles[..nk],
+                &mut self.brefs[..nk],
             );
         }
 
         // 4. Act on verdicts. The SAs of the burst are resolved once (one
         // table read per SA per burst, not per packet), and the bundles are
-        // read in place.
+        // read in place (a hit's in the shard's table).
         self.sab.clear();
         let engine: &Engine = &self.engine;
         let reader = &self.reader;
@@ -351,7 +352,7 @@ impl<B: PacketBuf, R: RxQueue<B>, T: TxQueue<B>> Lcore<B, R, T> {
                 &mut self.sab,
                 &mut sa_of,
                 &self.acts[..n],
-                &self.bundles,
+                |ki| self.shard.bundle(self.brefs[ki as usize]),
             );
         }
         let mut out = Egress {
@@ -364,7 +365,7 @@ impl<B: PacketBuf, R: RxQueue<B>, T: TxQueue<B>> Lcore<B, R, T> {
             let Act::Lookup(ki) = self.acts[i] else {
                 continue;
             };
-            let b = &self.bundles[ki as usize];
+            let b = self.shard.bundle(self.brefs[ki as usize]);
             let l2 = self.l2len[i] as usize;
             self.acts[i] = match b.verdict {
                 Verdict::Protect => out.protect(pkt, b, l2),
@@ -544,13 +545,13 @@ fn reserve_seqs<'r>(
     sab: &mut SaBurst,
     sa_of: &mut [Option<&'r Sa>; MAX_BURST],
     acts: &[Act],
-    bundles: &[Bundle],
+    bundle: impl Fn(u16) -> &'r Bundle,
 ) {
     for act in acts {
         let Act::Lookup(ki) = *act else {
             continue;
         };
-        let b = &bundles[ki as usize];
+        let b = bundle(ki);
         if b.verdict != Verdict::Protect {
             continue;
         }

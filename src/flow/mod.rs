@@ -15,4 +15,4 @@ pub mod shard;
 pub use bundle::{Bundle, Verdict};
 pub use hash::FlowHasher;
 pub use key::FlowKey;
-pub use shard::{Shard, ShardStats};
+pub use shard::{BundleRef, Shard, ShardStats};

@@ -166,6 +166,35 @@ pub struct Shard {
     /// Sampled miss-resolution times (ns), drained by the worker into its histogram.
     miss_samples: [u64; MISS_SAMPLES],
     n_miss_samples: usize,
+    /// Results of the last burst that are not cached bundles (misses,
+    /// refreshes, the `off` strategy), named by [`BundleRef::scratch`].
+    scratch: Box<[Bundle; MAX_BURST]>,
+    /// Bundle slots released during the last burst. Their release waits for
+    /// the next call that changes the shard, so that every [`BundleRef`] the
+    /// burst handed out names the same bundle until then.
+    pending: [u32; MAX_BURST],
+    npending: usize,
+}
+
+/// What a burst lookup found for one key: a bundle of the shard's table
+/// (a hit: nothing is copied) or one of its per-burst scratch slots. Valid
+/// until the next call that takes the shard mutably; read it with
+/// [`Shard::bundle`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BundleRef(u32);
+
+impl BundleRef {
+    const SCRATCH: u32 = 1 << 31;
+
+    #[inline(always)]
+    fn table(bid: u32) -> BundleRef {
+        BundleRef(bid)
+    }
+
+    #[inline(always)]
+    fn scratch(i: usize) -> BundleRef {
+        BundleRef(Self::SCRATCH | i as u32)
+    }
 }
 
 /// One miss in this many is timed (two clock reads), so a flood does not pay
@@ -209,7 +238,42 @@ impl Shard {
             stats: ShardStats::default(),
             miss_samples: [0; MISS_SAMPLES],
             n_miss_samples: 0,
+            scratch: Box::new([Bundle::default(); MAX_BURST]),
+            pending: [0; MAX_BURST],
+            npending: 0,
         }
+    }
+
+    /// The bundle `r` names (`r` from the last [`lookup_burst_refs`](Self::lookup_burst_refs)).
+    #[inline(always)]
+    pub fn bundle(&self, r: BundleRef) -> &Bundle {
+        if r.0 & BundleRef::SCRATCH != 0 {
+            &self.scratch[(r.0 & !BundleRef::SCRATCH) as usize]
+        } else {
+            self.bundles.get(r.0)
+        }
+    }
+
+    /// Release slot `bid` once the refs of this burst are no longer read.
+    #[inline]
+    fn release_later(&mut self, bid: u32) {
+        if self.npending < self.pending.len() {
+            self.pending[self.npending] = bid;
+            self.npending += 1;
+        } else {
+            // Cannot happen (one release per key of a burst of at most
+            // MAX_BURST); releasing now is still safe for the cache itself.
+            self.bundles.release(bid);
+        }
+    }
+
+    /// Apply the releases the last burst deferred.
+    #[inline]
+    fn release_pending(&mut self) {
+        for i in 0..self.npending {
+            self.bundles.release(self.pending[i]);
+        }
+        self.npending = 0;
     }
 
     pub fn capacity(&self) -> usize {
@@ -298,13 +362,15 @@ impl Shard {
         if self.buckets[b].sig(w) != 0 {
             self.buckets[b].set_sig(w, 0);
             self.buckets[b].meta[w] = 0;
-            self.bundles.release(self.entries[pos].bid);
+            self.release_later(self.entries[pos].bid);
             self.len -= 1;
         }
     }
 
     /// Look up a burst of keys; `out[i]` receives the decision for `keys[i]`.
     /// Misses are resolved against the engine and cached subject to admission.
+    /// (A copy of [`lookup_burst_refs`](Self::lookup_burst_refs)' results, for
+    /// callers that keep them.)
     pub fn lookup_burst(
         &mut self,
         engine: &Engine,
@@ -313,17 +379,37 @@ impl Shard {
         out: &mut [Bundle],
     ) {
         debug_assert!(out.len() >= keys.len());
+        let mut refs = [BundleRef::default(); MAX_BURST];
+        for (kc, oc) in keys.chunks(MAX_BURST).zip(out.chunks_mut(MAX_BURST)) {
+            self.lookup_burst_refs(engine, reader, kc, &mut refs[..kc.len()]);
+            for (o, r) in oc.iter_mut().zip(&refs) {
+                *o = *self.bundle(*r);
+            }
+        }
+    }
+
+    /// Look up at most [`MAX_BURST`] keys; `out[i]` names the decision for
+    /// `keys[i]` (read it with [`bundle`](Self::bundle) until the next call
+    /// that changes the shard). A hit copies nothing.
+    pub fn lookup_burst_refs(
+        &mut self,
+        engine: &Engine,
+        reader: &Reader,
+        keys: &[FlowKey],
+        out: &mut [BundleRef],
+    ) {
+        assert!(keys.len() <= MAX_BURST && out.len() >= keys.len());
+        self.release_pending();
         if engine.strategy == Strategy::Off {
-            for (k, o) in keys.iter().zip(out.iter_mut()) {
-                *o = self.resolve(engine, reader, k).0;
+            for (i, (k, o)) in keys.iter().zip(out.iter_mut()).enumerate() {
+                self.scratch[i] = self.resolve(engine, reader, k).0;
+                *o = BundleRef::scratch(i);
             }
             self.stats.lookups += keys.len() as u64;
             self.stats.misses += keys.len() as u64;
             return;
         }
-        for (kc, oc) in keys.chunks(MAX_BURST).zip(out.chunks_mut(MAX_BURST)) {
-            self.lookup_chunk(engine, reader, kc, oc);
-        }
+        self.lookup_chunk(engine, reader, keys, out);
     }
 
     fn lookup_chunk(
@@ -331,7 +417,7 @@ impl Shard {
         engine: &Engine,
         reader: &Reader,
         keys: &[FlowKey],
-        out: &mut [Bundle],
+        out: &mut [BundleRef],
     ) {
         let n = keys.len();
         let mut place = [(0u32, 0u32, 0u16); MAX_BURST];
@@ -395,7 +481,7 @@ impl Shard {
                         if !bundle.uses_nopol {
                             valid_bid = bid;
                         }
-                        out[i] = *bundle;
+                        out[i] = BundleRef::table(bid);
                         let (b, w) = (pos / WAYS, pos % WAYS);
                         // A hit proves the flow and makes it recent again: it
                         // goes idle only after RECENCY_MAX sweep passes without one.
@@ -408,14 +494,15 @@ impl Shard {
                         self.stats.stale += 1;
                         self.stats.misses += 1;
                         let (b, cacheable) = self.resolve(engine, reader, key);
-                        out[i] = b;
+                        self.scratch[i] = b;
+                        out[i] = BundleRef::scratch(i);
                         let (bi, w) = (pos / WAYS, pos % WAYS);
                         if !cacheable {
                             self.delete(pos);
                             self.stats.uncacheable += 1;
                         } else if let Some(nb) = self.bundles.intern(&b) {
                             let old = std::mem::replace(&mut self.entries[pos].bid, nb);
-                            self.bundles.release(old);
+                            self.release_later(old);
                             // A refreshed flow keeps its standing.
                             self.buckets[bi].meta[w] |= PROTECTED;
                         } else {
@@ -428,7 +515,8 @@ impl Shard {
                 None => {
                     self.stats.misses += 1;
                     let (b, cacheable) = self.resolve(engine, reader, key);
-                    out[i] = b;
+                    self.scratch[i] = b;
+                    out[i] = BundleRef::scratch(i);
                     if cacheable {
                         self.admit(key, b, b1, b2, sig, hashes[i]);
                     } else {
@@ -577,7 +665,7 @@ impl Shard {
         let (bi, w) = (pos / WAYS, pos % WAYS);
         if self.buckets[bi].sig(w) != 0 {
             self.stats.evictions += 1;
-            self.bundles.release(self.entries[pos].bid);
+            self.release_later(self.entries[pos].bid);
         } else {
             self.len += 1;
         }
@@ -592,6 +680,7 @@ impl Shard {
     /// recency of the others ages. Also refills the acquire budget; `now_ms` is
     /// any monotonic millisecond clock.
     pub fn sweep(&mut self, engine: &Engine, n: usize, now_ms: u64) {
+        self.release_pending();
         if now_ms != self.acquire_ms {
             self.acquire_ms = now_ms;
             self.acquire_tokens = ACQUIRES_PER_MS;
@@ -615,6 +704,7 @@ impl Shard {
                 }
             }
         }
+        self.release_pending();
     }
 
     /// Hand the sampled miss-resolution times to `f` and forget them.
@@ -627,6 +717,7 @@ impl Shard {
 
     /// Forget everything (used when the cache strategy changes, and by tests).
     pub fn clear(&mut self) {
+        self.npending = 0;
         for b in self.buckets.iter_mut() {
             *b = Bucket::default();
         }
@@ -772,11 +863,14 @@ mod tests {
         reader.online();
         let burst = [keys[5], keys[5]];
         s.lookup_burst(&engine, &reader, &burst, &mut out);
-        // The first refresh found no free bundle slot: the entry was deleted.
-        assert_eq!((s.stats.stale, s.stats.denied), (1, 1), "{:?}", s.stats);
+        // The first refresh found no free bundle slot: the entry was deleted
+        // (and the repeat, a miss, found none either: the slot is released
+        // after the burst).
+        assert_eq!((s.stats.stale, s.stats.denied), (1, 2), "{:?}", s.stats);
         for (k, b) in burst.iter().zip(&out) {
             assert!(b.same_decision(&engine.resolve(k, &reader, false)));
         }
+        s.release_pending();
         // Every bundle is held exactly by the entries that name it.
         let refs = entry_refs(&s);
         assert_eq!(refs.len(), s.distinct_bundles(), "a bundle no entry names");
