@@ -17,6 +17,9 @@ use hashbrown::HashTable;
 
 use super::bundle::Bundle;
 
+/// Scratch slots behind the interned ones: one burst's worth.
+pub const SCRATCH: usize = super::shard::MAX_BURST;
+
 #[derive(Clone, Copy, Default)]
 struct Slot {
     bundle: Bundle,
@@ -24,9 +27,13 @@ struct Slot {
     refs: u32,
 }
 
-/// Distinct bundles of one shard, by index.
+/// Distinct bundles of one shard, by index, followed by [`SCRATCH`] slots
+/// that hold the uncached results of the current burst (never interned,
+/// never on the free list), so that every result is read the same way.
 pub struct BundleTable {
     slots: Box<[Slot]>,
+    /// Index of the first scratch slot (= the interning capacity).
+    scratch: u32,
     /// Free slot indexes (lowest on top).
     free: Vec<u32>,
     /// Live slot indexes by bundle.
@@ -37,9 +44,10 @@ pub struct BundleTable {
 impl BundleTable {
     /// A table for up to `capacity` distinct bundles (at least 1).
     pub fn new(capacity: usize) -> BundleTable {
-        let n = capacity.clamp(1, u32::MAX as usize);
+        let n = capacity.clamp(1, (u32::MAX >> 1) as usize);
         BundleTable {
-            slots: vec![Slot::default(); n].into_boxed_slice(),
+            slots: vec![Slot::default(); n + SCRATCH].into_boxed_slice(),
+            scratch: n as u32,
             free: (0..n as u32).rev().collect(),
             // Twice the slots: with at most half its capacity live, the
             // index clears its tombstones by rehashing in place, never by
@@ -51,7 +59,16 @@ impl BundleTable {
 
     /// Distinct bundles held.
     pub fn len(&self) -> usize {
-        self.slots.len() - self.free.len()
+        self.scratch as usize - self.free.len()
+    }
+
+    /// Put `b` in scratch slot `i` (< [`SCRATCH`]) and return its index, for
+    /// [`get`](Self::get) until the slot is written again.
+    #[inline(always)]
+    pub fn set_scratch(&mut self, i: usize, b: Bundle) -> u32 {
+        let j = self.scratch as usize + i;
+        self.slots[j].bundle = b;
+        j as u32
     }
 
     pub fn is_empty(&self) -> bool {
@@ -111,7 +128,7 @@ impl BundleTable {
 
     /// Forget every bundle.
     pub fn clear(&mut self) {
-        let n = self.slots.len() as u32;
+        let n = self.scratch;
         self.slots.fill(Slot::default());
         self.free.clear();
         self.free.extend((0..n).rev());

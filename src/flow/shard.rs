@@ -166,9 +166,6 @@ pub struct Shard {
     /// Sampled miss-resolution times (ns), drained by the worker into its histogram.
     miss_samples: [u64; MISS_SAMPLES],
     n_miss_samples: usize,
-    /// Results of the last burst that are not cached bundles (misses,
-    /// refreshes, the `off` strategy), named by [`BundleRef::scratch`].
-    scratch: Box<[Bundle; MAX_BURST]>,
     /// Bundle slots released during the last burst. Their release waits for
     /// the next call that changes the shard, so that every [`BundleRef`] the
     /// burst handed out names the same bundle until then.
@@ -176,26 +173,12 @@ pub struct Shard {
     npending: usize,
 }
 
-/// What a burst lookup found for one key: a bundle of the shard's table
-/// (a hit: nothing is copied) or one of its per-burst scratch slots. Valid
-/// until the next call that takes the shard mutably; read it with
-/// [`Shard::bundle`].
+/// What a burst lookup found for one key: a slot of the shard's bundle
+/// table, either an interned bundle (a hit: nothing is copied) or a scratch
+/// slot of this burst (a miss, a refresh, the `off` strategy). Valid until
+/// the next call that takes the shard mutably; read it with [`Shard::bundle`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct BundleRef(u32);
-
-impl BundleRef {
-    const SCRATCH: u32 = 1 << 31;
-
-    #[inline(always)]
-    fn table(bid: u32) -> BundleRef {
-        BundleRef(bid)
-    }
-
-    #[inline(always)]
-    fn scratch(i: usize) -> BundleRef {
-        BundleRef(Self::SCRATCH | i as u32)
-    }
-}
 
 /// One miss in this many is timed (two clock reads), so a flood does not pay
 /// a clock read per packet.
@@ -238,7 +221,6 @@ impl Shard {
             stats: ShardStats::default(),
             miss_samples: [0; MISS_SAMPLES],
             n_miss_samples: 0,
-            scratch: Box::new([Bundle::default(); MAX_BURST]),
             pending: [0; MAX_BURST],
             npending: 0,
         }
@@ -247,11 +229,13 @@ impl Shard {
     /// The bundle `r` names (`r` from the last [`lookup_burst_refs`](Self::lookup_burst_refs)).
     #[inline(always)]
     pub fn bundle(&self, r: BundleRef) -> &Bundle {
-        if r.0 & BundleRef::SCRATCH != 0 {
-            &self.scratch[(r.0 & !BundleRef::SCRATCH) as usize]
-        } else {
-            self.bundles.get(r.0)
-        }
+        self.bundles.get(r.0)
+    }
+
+    /// A result that is not (or not yet) a cached bundle: key `i`'s scratch slot.
+    #[inline(always)]
+    fn scratch(&mut self, i: usize, b: Bundle) -> BundleRef {
+        BundleRef(self.bundles.set_scratch(i, b))
     }
 
     /// Release slot `bid` once the refs of this burst are no longer read.
@@ -402,8 +386,8 @@ impl Shard {
         self.release_pending();
         if engine.strategy == Strategy::Off {
             for (i, (k, o)) in keys.iter().zip(out.iter_mut()).enumerate() {
-                self.scratch[i] = self.resolve(engine, reader, k).0;
-                *o = BundleRef::scratch(i);
+                let b = self.resolve(engine, reader, k).0;
+                *o = self.scratch(i, b);
             }
             self.stats.lookups += keys.len() as u64;
             self.stats.misses += keys.len() as u64;
@@ -481,7 +465,7 @@ impl Shard {
                         if !bundle.uses_nopol {
                             valid_bid = bid;
                         }
-                        out[i] = BundleRef::table(bid);
+                        out[i] = BundleRef(bid);
                         let (b, w) = (pos / WAYS, pos % WAYS);
                         // A hit proves the flow and makes it recent again: it
                         // goes idle only after RECENCY_MAX sweep passes without one.
@@ -494,8 +478,7 @@ impl Shard {
                         self.stats.stale += 1;
                         self.stats.misses += 1;
                         let (b, cacheable) = self.resolve(engine, reader, key);
-                        self.scratch[i] = b;
-                        out[i] = BundleRef::scratch(i);
+                        out[i] = self.scratch(i, b);
                         let (bi, w) = (pos / WAYS, pos % WAYS);
                         if !cacheable {
                             self.delete(pos);
@@ -515,8 +498,7 @@ impl Shard {
                 None => {
                     self.stats.misses += 1;
                     let (b, cacheable) = self.resolve(engine, reader, key);
-                    self.scratch[i] = b;
-                    out[i] = BundleRef::scratch(i);
+                    out[i] = self.scratch(i, b);
                     if cacheable {
                         self.admit(key, b, b1, b2, sig, hashes[i]);
                     } else {
