@@ -290,3 +290,69 @@ fn mtu_sizes_the_buffers_for_jumbo_frames() {
     }
     let _ = std::fs::remove_dir_all(d);
 }
+
+/// A policy with two templates (an inner tunnel to 198.51.100.9 inside an
+/// outer one to 198.51.100.7): the inner SA encrypts first, the outer one
+/// encrypts its output in the burst's cipher pass; what comes out opens with
+/// the outer SA, then the inner one, back to the input (TTL decremented once).
+#[test]
+fn outbound_chain_of_two_sas_nests_and_opens_in_reverse() {
+    use pcap_scenarios::{sa_spec, KEY4};
+    use xfgate::buf::HeapBuf;
+    use xfgate::esp::{decapsulate, EspSa};
+    use xfgate::port::pcap::PcapData;
+    const KEY_IN: &str = "0x2122232425262728292a2b2c2d2e2f30c1c2c3c4";
+    let d = tmp("chain");
+    let (inp, outp) = (d.join("in.pcap"), d.join("out.pcap"));
+    let cfg = format!(
+        "
+state add src 192.0.2.1 dst 198.51.100.9 proto esp spi 0x2001 reqid 7 mode tunnel aead 'rfc4106(gcm(aes))' {KEY_IN} 128
+state add src 192.0.2.1 dst 198.51.100.7 proto esp spi 0x2002 reqid 8 mode tunnel aead 'rfc4106(gcm(aes))' {KEY4} 128
+policy add src 10.1.0.0/16 dst 10.2.0.0/16 dir out tmpl src 192.0.2.1 dst 198.51.100.9 proto esp reqid 7 mode tunnel tmpl src 192.0.2.1 dst 198.51.100.7 proto esp reqid 8 mode tunnel
+route add 198.51.100.0/24 port 1
+"
+    );
+    let frames: Vec<Vec<u8>> = (0..40u128)
+        .map(|i| {
+            FrameSpec::udp(
+                Family::V4,
+                0x0a01_0000 + i,
+                0x0a02_0001,
+                1000,
+                53,
+                i as usize * 29,
+            )
+            .frame()
+        })
+        .collect();
+    write_pcap(&inp, &frames);
+    let vdevs = vec![
+        format!("net_pcap0,rx_pcap={}", inp.display()),
+        format!("net_pcap1,tx_pcap={}", outp.display()),
+    ];
+    let (snaps, m) = run(vdevs, 0b10, &cfg, None);
+    let t = total(&snaps);
+    assert_eq!((t.rx_packets, t.forwarded), (40, 40), "{t:?}");
+    check_accounting(&t, &m);
+    let outer = EspSa::new(&sa_spec(0x2002, Family::V4, 0xc000_0201, 0xc633_6407, KEY4)).unwrap();
+    let inner = EspSa::new(&sa_spec(
+        0x2001,
+        Family::V4,
+        0xc000_0201,
+        0xc633_6409,
+        KEY_IN,
+    ))
+    .unwrap();
+    let (mut wo, mut wi) = (outer.new_replay_window(), inner.new_replay_window());
+    let out = PcapData::read_file(&outp).unwrap();
+    assert_eq!(out.len(), 40);
+    for (pkt, frame) in out.packets().zip(&frames) {
+        let mut b = HeapBuf::from_slice(&pkt[14..]);
+        decapsulate(&outer, &mut wo, &mut b).expect("the outer SA opens first");
+        decapsulate(&inner, &mut wi, &mut b).expect("then the inner one");
+        let mut want = frame[14..].to_vec();
+        xfgate::wire::ipv4_decrement_ttl(&mut want).unwrap();
+        assert_eq!(xfgate::buf::PacketBuf::data(&b), &want[..]);
+    }
+    let _ = std::fs::remove_dir_all(d);
+}

@@ -12,7 +12,7 @@
 //! through the engine), other workers' state.
 
 use crate::buf::PacketBuf;
-use crate::esp::{encapsulate, EspError};
+use crate::esp::{encapsulate, frame, seal, EspError, Framed};
 use crate::flow::{Bundle, BundleRef, FlowKey, Shard, Verdict};
 use crate::ip::{Dir, Family};
 use crate::mgmt::{Engine, WorkerEvent};
@@ -134,6 +134,8 @@ pub struct Lcore<B: PacketBuf, R: RxQueue<B>, T: TxQueue<B>> {
     esp_sa: [Handle; MAX_BURST],
     secpath: [Option<Handle>; MAX_BURST],
     keys: Vec<FlowKey>,
+    /// Framed packets of the burst waiting for the cipher pass.
+    sealing: Vec<(u8, u8, Framed)>,
     /// The burst's lookup results (read through the shard).
     brefs: [BundleRef; MAX_BURST],
     sab: SaBurst,
@@ -169,6 +171,7 @@ impl<B: PacketBuf, R: RxQueue<B>, T: TxQueue<B>> Lcore<B, R, T> {
             esp_sa: [Handle::default(); MAX_BURST],
             secpath: [None; MAX_BURST],
             keys: Vec::with_capacity(MAX_BURST),
+            sealing: Vec::with_capacity(MAX_BURST),
             brefs: [BundleRef::default(); MAX_BURST],
             sab: SaBurst::new(),
         }
@@ -360,6 +363,7 @@ impl<B: PacketBuf, R: RxQueue<B>, T: TxQueue<B>> Lcore<B, R, T> {
             sab: &mut self.sab,
             sa_of: &sa_of,
             counters: &mut self.counters,
+            sealing: &mut self.sealing,
         };
         for (i, pkt) in burst.iter_mut().enumerate() {
             let Act::Lookup(ki) = self.acts[i] else {
@@ -368,7 +372,7 @@ impl<B: PacketBuf, R: RxQueue<B>, T: TxQueue<B>> Lcore<B, R, T> {
             let b = self.shard.bundle(self.brefs[ki as usize]);
             let l2 = self.l2len[i] as usize;
             self.acts[i] = match b.verdict {
-                Verdict::Protect => out.protect(pkt, b, l2),
+                Verdict::Protect => out.protect(i, pkt, b, l2),
                 Verdict::Bypass => out.forward(pkt, b, self.secpath[i].is_none(), l2),
                 Verdict::NeedEsp => match self.secpath[i] {
                     None => Act::Drop(DropReason::NeedEsp),
@@ -386,6 +390,9 @@ impl<B: PacketBuf, R: RxQueue<B>, T: TxQueue<B>> Lcore<B, R, T> {
                 Verdict::Larval => Act::Drop(DropReason::Larval),
                 Verdict::NoRoute => Act::Drop(DropReason::NoRoute),
             };
+        }
+        if !out.sealing.is_empty() {
+            out.seal_all(burst.as_mut_slice(), &mut self.acts[..n]);
         }
         if protected {
             self.account_out();
@@ -583,19 +590,25 @@ struct Egress<'a, 'r> {
     sab: &'a mut SaBurst,
     sa_of: &'a [Option<&'r Sa>; MAX_BURST],
     counters: &'a mut LcoreCounters,
+    /// Packets framed for their last SA and waiting for the burst's cipher
+    /// pass: (packet index, SA slot, framing).
+    sealing: &'a mut Vec<(u8, u8, Framed)>,
 }
 
 impl Egress<'_, '_> {
     /// Outbound protect: strip L2, decrement TTL, apply the SA chain, route.
+    /// The last SA of the chain only frames the packet (`i` of the burst);
+    /// [`Egress::seal_all`] encrypts the framed packets of the burst together.
     #[inline]
-    fn protect<B: PacketBuf>(&mut self, pkt: &mut B, b: &Bundle, l2: usize) -> Act {
+    fn protect<B: PacketBuf>(&mut self, i: usize, pkt: &mut B, b: &Bundle, l2: usize) -> Act {
         if !pkt.adj(l2) {
             return Act::Drop(DropReason::Malformed);
         }
         if let Err(e) = decrement_ttl(pkt.data_mut()) {
             return Act::Drop(wire_drop(e));
         }
-        for h in b.sas() {
+        let sas = b.sas();
+        for (k, h) in sas.iter().enumerate() {
             let s = self.sab.slot(*h);
             if self.sab.exhausted[s] {
                 return Act::Drop(DropReason::SeqExhausted);
@@ -605,14 +618,53 @@ impl Egress<'_, '_> {
             };
             let seq = self.sab.next_seq[s];
             self.sab.next_seq[s] += 1;
-            if let Err(e) = encapsulate(&sa.esp, pkt, seq) {
-                return Act::Drop(esp_drop(e));
+            if k + 1 < sas.len() {
+                // An inner SA of a chain: the next one encrypts its output.
+                if let Err(e) = encapsulate(&sa.esp, pkt, seq) {
+                    return Act::Drop(esp_drop(e));
+                }
+            } else {
+                match frame(&sa.esp, pkt, seq) {
+                    Ok(f) => self.sealing.push((i as u8, s as u8, f)),
+                    Err(e) => return Act::Drop(esp_drop(e)),
+                }
             }
             self.sab.count[s] += 1;
             self.sab.bytes[s] += pkt.len() as u64;
         }
         self.counters.encapsulated += 1;
-        self.push_l2(pkt, b)
+        let act = self.push_l2(pkt, b);
+        if !matches!(act, Act::Tx(_)) {
+            // Not sent: it need not be sealed.
+            if self
+                .sealing
+                .last()
+                .is_some_and(|&(j, _, _)| j as usize == i)
+            {
+                self.sealing.pop();
+            }
+        }
+        act
+    }
+
+    /// The burst's cipher pass: seal every framed packet, back to back, so
+    /// the cipher's key schedule and tables stay hot and the per-packet
+    /// steps before it ran with their own state in cache. A packet the
+    /// cipher refuses is dropped.
+    fn seal_all<B: PacketBuf>(&mut self, pkts: &mut [B], acts: &mut [Act]) {
+        for &(i, s, ref f) in self.sealing.iter() {
+            let (i, s) = (i as usize, s as usize);
+            let Some(sa) = self.sa_of[s] else {
+                acts[i] = Act::Drop(DropReason::NoSa);
+                continue;
+            };
+            if let Err(e) = seal(&sa.esp, &mut pkts[i], f) {
+                // Counted as sent to the SA (lifetimes err on the early side).
+                acts[i] = Act::Drop(esp_drop(e));
+                self.counters.encapsulated -= 1;
+            }
+        }
+        self.sealing.clear();
     }
 
     /// Route a packet as is (bypass, or decapsulated and accepted).

@@ -75,15 +75,61 @@ pub fn encapsulate_with_iv<C: EspAead, B: PacketBuf>(
     seq: u64,
     iv: [u8; IV_LEN],
 ) -> Result<(), EspError> {
+    let s = frame_with_iv(sa, pkt, seq, iv)?;
+    seal(sa, pkt, &s)
+}
+
+/// An ESP packet framed by [`frame`] and waiting for [`seal`]: its sequence
+/// number and IV, and where its ESP header is, counted from the packet's
+/// end (so L2 headers may be prepended in between).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Framed {
+    seq: u64,
+    iv: [u8; IV_LEN],
+    /// Bytes from the ESP header to the end of the packet (ICV included).
+    esp_to_end: u32,
+}
+
+/// The first half of [`encapsulate`]: everything but the cipher. Checks the
+/// packet, writes the outer header (tunnel mode) or moves the IP header
+/// (transport mode), the ESP header and IV, the padding and trailer, and
+/// makes room for the ICV; [`seal`] then encrypts and writes the ICV. A
+/// burst is framed packet by packet and then sealed in one pass, so the
+/// cipher's streaming through the packets does not evict the per-packet
+/// state between two framings. On error the packet is unchanged; a framed
+/// packet that is not sealed must be dropped (its payload is plaintext
+/// inside an ESP header).
+#[inline]
+pub fn frame<C: EspAead, B: PacketBuf>(
+    sa: &EspSa<C>,
+    pkt: &mut B,
+    seq: u64,
+) -> Result<Framed, EspError> {
+    frame_with_iv(sa, pkt, seq, seq.to_be_bytes())
+}
+
+#[inline]
+fn frame_with_iv<C: EspAead, B: PacketBuf>(
+    sa: &EspSa<C>,
+    pkt: &mut B,
+    seq: u64,
+    iv: [u8; IV_LEN],
+) -> Result<Framed, EspError> {
     // RFC 4303 3.3.3: the first packet has sequence number 1, and without
     // ESN the number never cycles past 2^32 - 1.
     if seq == 0 || (!sa.esn() && seq > u32::MAX as u64) {
         return Err(EspError::BadSeq);
     }
-    match sa.mode() {
-        Mode::Tunnel => tunnel(sa, pkt, seq, &iv),
-        Mode::Transport => transport(sa, pkt, seq, &iv),
-    }
+    let esp = match sa.mode() {
+        Mode::Tunnel => tunnel(sa, pkt, seq)?,
+        Mode::Transport => transport(sa, pkt, seq)?,
+    };
+    write_esp_header(sa, &mut pkt.data_mut()[esp..], seq, &iv);
+    Ok(Framed {
+        seq,
+        iv,
+        esp_to_end: (pkt.len() - esp) as u32,
+    })
 }
 
 /// Does an IP packet of `total` bytes fit the length field of `family`?
@@ -102,8 +148,7 @@ fn tunnel<C: EspAead, B: PacketBuf>(
     sa: &EspSa<C>,
     pkt: &mut B,
     seq: u64,
-    iv: &[u8; IV_LEN],
-) -> Result<(), EspError> {
+) -> Result<usize, EspError> {
     let inner = hdr::ip_any(pkt.data())?;
     let payload = inner.total;
     let pad = pad_len(payload);
@@ -131,7 +176,7 @@ fn tunnel<C: EspAead, B: PacketBuf>(
     write_trailer(&mut d[payload..], pad, next_header);
     let d = pkt.prepend(head).ok_or(EspError::NoHeadroom)?;
     sa.write_outer(&mut d[..ohl], total, &inner, seq);
-    seal(sa, d, ohl, seq, iv)
+    Ok(ohl)
 }
 
 /// RFC 4303 section 3.1.1, transport mode: ESP goes behind the IP header
@@ -143,9 +188,8 @@ fn tunnel<C: EspAead, B: PacketBuf>(
 fn transport<C: EspAead, B: PacketBuf>(
     sa: &EspSa<C>,
     pkt: &mut B,
-    seq: u64,
-    iv: &[u8; IV_LEN],
-) -> Result<(), EspError> {
+    _seq: u64,
+) -> Result<usize, EspError> {
     let ip: IpInfo = match hdr::version(pkt.data()) {
         Some(4) => hdr::ipv4(pkt.data())?,
         Some(6) => hdr::ipv6(pkt.data(), hdr::ipv6_insert_point)?,
@@ -192,7 +236,7 @@ fn transport<C: EspAead, B: PacketBuf>(
         }
         Family::V6 => put16(d, 4, (total - hdr::IPV6_HDR) as u16),
     }
-    seal(sa, d, hl, seq, iv)
+    Ok(hl)
 }
 
 /// Pad bytes 1, 2, 3, ... (RFC 4303 2.4: "the Padding bytes are initialized
@@ -206,33 +250,41 @@ fn write_trailer(t: &mut [u8], pad: usize, next_header: u8) {
     t[pad + 1] = next_header;
 }
 
-/// Write SPI, sequence number and IV at `esp`, then encrypt from the end
-/// of the IV to the ICV and write the ICV (the last 16 bytes of `d`).
+/// SPI, sequence number and IV at the front of `esp` (the callers leave
+/// room for them and the ICV).
 #[inline]
-fn seal<C: EspAead>(
+fn write_esp_header<C: EspAead>(sa: &EspSa<C>, esp: &mut [u8], seq: u64, iv: &[u8; IV_LEN]) {
+    if let Some(hdr) = esp.first_chunk_mut::<ESP_IV_LEN>() {
+        hdr[..4].copy_from_slice(&sa.spi().to_be_bytes());
+        // RFC 4303 2.2.1: with ESN "only the low-order 32 bits are transmitted".
+        hdr[4..8].copy_from_slice(&(seq as u32).to_be_bytes());
+        hdr[8..].copy_from_slice(iv);
+    }
+}
+
+/// The second half of [`encapsulate`]: encrypt a packet [`frame`] framed
+/// for `sa`, from the end of the IV to the ICV, and write the ICV (its
+/// last 16 bytes). The packet may have grown at the front since (L2).
+#[inline]
+pub fn seal<C: EspAead, B: PacketBuf>(
     sa: &EspSa<C>,
-    d: &mut [u8],
-    esp: usize,
-    seq: u64,
-    iv: &[u8; IV_LEN],
+    pkt: &mut B,
+    f: &Framed,
 ) -> Result<(), EspError> {
-    // Fixed-size views: the header stores and the ICV need no further
-    // bounds checks. The callers always leave room for both.
-    let Some((hdr, body)) = d
-        .get_mut(esp..)
-        .and_then(|r| r.split_first_chunk_mut::<ESP_IV_LEN>())
-    else {
+    let d = pkt.data_mut();
+    // Fixed-size views: the ICV needs no further bounds checks. A packet
+    // shortened since it was framed is refused.
+    let Some(esp) = d.len().checked_sub(f.esp_to_end as usize) else {
+        return Err(EspError::Cipher);
+    };
+    let Some((_, body)) = d[esp..].split_first_chunk_mut::<ESP_IV_LEN>() else {
         return Err(EspError::Cipher);
     };
     let Some((ct, icv)) = body.split_last_chunk_mut::<ICV_LEN>() else {
         return Err(EspError::Cipher);
     };
-    hdr[..4].copy_from_slice(&sa.spi().to_be_bytes());
-    // RFC 4303 2.2.1: with ESN "only the low-order 32 bits are transmitted".
-    hdr[4..8].copy_from_slice(&(seq as u32).to_be_bytes());
-    hdr[8..].copy_from_slice(iv);
-    let (a, alen) = aad(sa.spi(), seq, sa.esn());
-    let n = nonce(sa.salt(), iv);
+    let (a, alen) = aad(sa.spi(), f.seq, sa.esn());
+    let n = nonce(sa.salt(), &f.iv);
     sa.cipher()
         .seal_in_place(&n, &a[..alen], ct, icv)
         .map_err(|_| EspError::Cipher)
@@ -286,6 +338,33 @@ mod tests {
         assert_eq!(&d[28..36], &7u64.to_be_bytes());
         // The payload is encrypted.
         assert_ne!(&d[36..66], &inner[..]);
+    }
+
+    /// Framing, an L2 header in front, then sealing gives the bytes of a
+    /// one-step encapsulation behind that header, in both modes.
+    #[test]
+    fn frame_then_seal_equals_encapsulate() {
+        for mode in [Mode::Tunnel, Mode::Transport] {
+            let sa = EspSa::new(&spec(mode, Family::V4)).unwrap();
+            let mut one = HeapBuf::from_slice(&v4_udp());
+            encapsulate(&sa, &mut one, 41).unwrap();
+            let mut two = HeapBuf::from_slice(&v4_udp());
+            let f = frame(&sa, &mut two, 41).unwrap();
+            // Not encrypted yet: the protected bytes are still readable.
+            let plain = match mode {
+                Mode::Tunnel => &v4_udp()[..4],
+                Mode::Transport => &v4_udp()[20..24],
+            };
+            let at = two.len() - f.esp_to_end as usize + 16;
+            assert_eq!(&two.data()[at..at + 4], plain);
+            two.prepend(14).unwrap()[..14].fill(0xee);
+            seal(&sa, &mut two, &f).unwrap();
+            assert_eq!(&two.data()[14..], one.data(), "{mode:?}");
+            assert!(two.data()[..14].iter().all(|&b| b == 0xee));
+            // A packet cut shorter than its framing is refused.
+            two.trim(two.len() - 10);
+            assert_eq!(seal(&sa, &mut two, &f), Err(EspError::Cipher));
+        }
     }
 
     #[test]

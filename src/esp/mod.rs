@@ -22,7 +22,7 @@ pub mod seq;
 
 pub use cipher::{AwsLcGcm, CipherError, EspAead};
 pub use decap::{decapsulate, Decapped};
-pub use encap::{encapsulate, encapsulate_with_iv};
+pub use encap::{encapsulate, encapsulate_with_iv, frame, seal, Framed};
 pub use replay::{BadWindowSize, ReplayError, ReplayWindow};
 pub use sa::{DfMode, EspSa, InboundState, OuterOpts, SaError};
 pub use seq::{SeqCounter, SeqExhausted};
