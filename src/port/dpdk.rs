@@ -643,7 +643,7 @@ pub struct DpdkPortsConfig {
     /// with `infinite_rx=1` holds one per packet of its file:
     /// [`infinite_rx_mbufs`]).
     pub extra_mbufs: u64,
-    /// Print each port's facts (queues, MAC, link) when it starts.
+    /// Print each port's facts (queues, MAC, link, RSS) when it starts.
     pub log_ports: bool,
 }
 
@@ -1065,7 +1065,7 @@ impl DpdkPorts {
                 if rss_hf != 0 {
                     conf.rxmode.mq_mode = sys::RTE_ETH_MQ_RX_RSS;
                     conf.rx_adv_conf.rss_conf.rss_hf = rss_hf;
-                } else {
+                } else if cfg.log_ports {
                     eprintln!(
                         "xfgate: port {} ({}) cannot hash IP/UDP/TCP: its {} rx queues get no RSS",
                         p.id, p.name, p.nb_rxq
