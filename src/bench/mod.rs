@@ -448,6 +448,7 @@ impl Backend {
 
     /// Adapt the options to the backend (DPDK: the lcores scenario's
     /// default points are 1..=the EAL workers).
+    #[cfg_attr(not(feature = "dpdk"), allow(unused_variables))]
     fn adapt(&self, o: &mut BenchOpts) {
         #[cfg(feature = "dpdk")]
         if let Backend::Dpdk(d) = self {
@@ -455,10 +456,10 @@ impl Backend {
                 o.lcores_points = (1..=d.worker_lcores().len()).collect();
             }
         }
-        let _ = o;
     }
 
     /// Can every point run? (DPDK: enough lcores, replays that fit.)
+    #[cfg_attr(not(feature = "dpdk"), allow(unused_variables))]
     fn check(&self, o: &BenchOpts, specs: &[&RunSpec]) -> Result<(), String> {
         match self {
             Backend::Software => {
@@ -468,7 +469,6 @@ impl Backend {
                             .into(),
                     );
                 }
-                let _ = specs;
                 Ok(())
             }
             #[cfg(feature = "dpdk")]
