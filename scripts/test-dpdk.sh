@@ -41,8 +41,8 @@ cargo clippy --features dpdk --all-targets -- -D warnings
 step "cargo test -p dpdk-sys"
 cargo test -p dpdk-sys --profile ci
 
-step "cargo test --features dpdk --lib port::dpdk (Mbuf against HeapBuf)"
-cargo test --profile ci --features dpdk --lib port::dpdk
+step "cargo test --features dpdk --lib port::dpdk bench::dpdk (Mbuf against HeapBuf, replay sizes)"
+cargo test --profile ci --features dpdk --lib -- port::dpdk bench::dpdk
 
 step "cargo test --features dpdk --test 'dpdk_*' (one xfgate process per scenario)"
 # One at a time: each scenario pins busy-polling workers to the same CPUs.

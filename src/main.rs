@@ -10,7 +10,10 @@ use xfgate::stats;
 /// What the binary adds to the option parser's usage text.
 const USAGE_EXTRA: &str = "
        xfgate bench [SCENARIO...] [--quick] [--reps N] [--out FILE.json]
-                    (throughput lab; see xfgate bench --help)
+                    (throughput lab on software ports; see xfgate bench --help)
+       xfgate bench [EAL options] -- [SCENARIO...] [bench options]
+                    (the same on DPDK ports, a build with --features dpdk:
+                    e.g. xfgate bench -l 0-1 --no-pci --in-memory -- sizes --quick)
 ";
 
 #[derive(Debug)]

@@ -314,3 +314,41 @@ fn control_socket_changes_policy_live_and_reports() {
     assert!(!sock.exists(), "socket removed on exit");
     let _ = std::fs::remove_dir_all(d);
 }
+
+/// `xfgate bench` with EAL options: a build without DPDK says so (exit 2,
+/// nothing run); `xfgate bench --help` shows both forms.
+#[test]
+fn bench_eal_options_need_dpdk() {
+    let (code, out, _) = xfgate(&["bench", "--help"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("xfgate bench EAL-OPTIONS --"), "{out}");
+    if cfg!(feature = "dpdk") {
+        // A DPDK build takes them; an EAL option after `--` is misplaced.
+        fails_with(
+            &["bench", "-l", "0-1", "--", "--no-pci", "--quick"],
+            "'--no-pci' is an EAL option: EAL options go before '--'",
+        );
+        return;
+    }
+    for args in [
+        &[
+            "bench",
+            "-l",
+            "0-1",
+            "--no-pci",
+            "--in-memory",
+            "--",
+            "sizes",
+            "--quick",
+        ][..],
+        &["bench", "--", "--quick"][..],
+        &["bench", "-l", "0-1", "--quick"][..],
+    ] {
+        let (code, _, err) = xfgate(args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(
+            err.contains("built without DPDK") && err.contains("--features dpdk"),
+            "{args:?}: {err}"
+        );
+    }
+}

@@ -115,4 +115,9 @@ fn main() {
             println!("cargo:rustc-link-lib=dylib={lib}");
         }
     }
+    // The vdev bus is a plugin too (not in `pkg-config --libs`), but its
+    // hot-plug API (`rte_vdev_init`/`rte_vdev_uninit`, used by `xfgate
+    // bench`) is called directly: link it. EAL's plugin loading finds the
+    // same, already loaded library.
+    println!("cargo:rustc-link-lib=dylib=rte_bus_vdev");
 }

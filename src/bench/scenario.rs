@@ -25,7 +25,7 @@ use crate::esp::{AwsLcGcm, EspAead, ICV_LEN, NONCE_LEN};
 use crate::flow::{FlowKey, ShardStats};
 use crate::gateway::{command_op, Gateway, GatewayOpts, WorkerSnapshot};
 use crate::ip::{Dir, Family};
-use crate::mgmt::{EngineConfig, Mgmt, MgmtHandle, Op, Strategy};
+use crate::mgmt::{EngineConfig, Mgmt, MgmtCounters, MgmtHandle, Op, Strategy};
 use crate::sad::AeadAlg;
 use crate::stats::{DropReason, LcoreCounters};
 
@@ -332,6 +332,9 @@ pub fn gen_vdev(spec: &RunSpec) -> String {
     s
 }
 
+/// Longest a finite-input run may take.
+const FINITE_LIMIT: Duration = Duration::from_secs(120);
+
 /// Churn policies kept live: change `2m` adds selector `m`, change `2m + 1`
 /// deletes the one added `CHURN_LAG` pairs earlier, so one batch of at most
 /// `CHURN_LAG` changes never adds and deletes the same selector.
@@ -397,27 +400,86 @@ fn churn_loop(
     }
 }
 
-/// Run the gateway once as `spec` says.
-pub fn run_sample(spec: &RunSpec, ops: &[Op], churn: &[(Op, Op)]) -> Result<Sample, String> {
+/// What a sample needs from a running gateway, so one measurement serves
+/// both backends: the software gateway ([`Gateway`]) and the DPDK one
+/// (`bench::dpdk`).
+pub trait SampleGateway {
+    /// The management core (policy churn goes through it).
+    fn mgmt(&self) -> &MgmtHandle;
+    /// The workers' counters now, in worker order.
+    fn snapshots(&self) -> Vec<WorkerSnapshot>;
+    fn mgmt_counters(&self) -> Option<MgmtCounters>;
+    /// Has a finite input been received completely?
+    fn input_done(&self) -> bool;
+    /// Stop everything; the workers' final counters, in worker order.
+    fn finish(self) -> Vec<WorkerSnapshot>;
+}
+
+impl SampleGateway for Gateway {
+    fn mgmt(&self) -> &MgmtHandle {
+        &self.mgmt
+    }
+    fn snapshots(&self) -> Vec<WorkerSnapshot> {
+        self.worker_snapshots()
+    }
+    fn mgmt_counters(&self) -> Option<MgmtCounters> {
+        Gateway::mgmt_counters(self)
+    }
+    fn input_done(&self) -> bool {
+        self.inputs_done()
+    }
+    fn finish(self) -> Vec<WorkerSnapshot> {
+        self.shutdown().0
+    }
+}
+
+/// The software gateway's options for `spec`: the generator on port 0, a
+/// sink on port 1.
+fn software_opts(spec: &RunSpec, ops: &[Op]) -> GatewayOpts {
     let ncpu = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
     let workers = spec.workers.max(1);
+    GatewayOpts {
+        vdevs: vec![gen_vdev(spec), "net_null1,no-rx=1".to_string()],
+        workers: (0..workers).map(|i| (i + 1, (i + 1) % ncpu)).collect(),
+        ..gateway_opts(spec, ops)
+    }
+}
+
+/// What every backend's gateway gets for `spec`: ports 0 protected, 1
+/// unprotected, the strategy, a flow cache of twice the flows (4096 to 4M
+/// per worker), the configuration.
+pub fn gateway_opts(spec: &RunSpec, ops: &[Op]) -> GatewayOpts {
     let cap = ((spec.flows as usize).saturating_mul(2))
         .next_power_of_two()
         .clamp(4096, 1 << 22);
-    let opts = GatewayOpts {
-        vdevs: vec![gen_vdev(spec), "net_null1,no-rx=1".to_string()],
-        workers: (0..workers).map(|i| (i + 1, (i + 1) % ncpu)).collect(),
+    GatewayOpts {
         unprotected: 0b10,
         strategy: spec.strategy,
         flows: cap,
         extra_ops: ops.to_vec(),
-        pool_size: 8192 * workers,
+        pool_size: 8192 * spec.workers.max(1),
         ..GatewayOpts::default()
-    };
+    }
+}
+
+/// Run the software gateway once as `spec` says.
+pub fn run_sample(spec: &RunSpec, ops: &[Op], churn: &[(Op, Op)]) -> Result<Sample, String> {
     let t_start = Instant::now();
-    let gw = Gateway::start(opts).map_err(|e| e.to_string())?;
+    let gw = Gateway::start(software_opts(spec, ops)).map_err(|e| e.to_string())?;
+    Ok(measure(gw, spec, churn, t_start))
+}
+
+/// Measure a gateway started at `t_start` (configuration applied, traffic
+/// flowing) as `spec` says, then shut it down.
+pub fn measure<G: SampleGateway>(
+    gw: G,
+    spec: &RunSpec,
+    churn: &[(Op, Op)],
+    t_start: Instant,
+) -> Sample {
+    let workers = spec.workers.max(1);
     let startup_s = t_start.elapsed().as_secs_f64();
     let stop = AtomicBool::new(false);
     let churn_done = AtomicU64::new(0);
@@ -425,36 +487,40 @@ pub fn run_sample(spec: &RunSpec, ops: &[Op], churn: &[(Op, Op)]) -> Result<Samp
     let churn_calls = AtomicU64::new(0);
     let (s0, s1, m0, m1, c0, c1, seconds) = std::thread::scope(|sc| {
         if spec.churn_rate > 0.0 {
-            let mgmt = gw.mgmt.clone();
+            let mgmt = gw.mgmt().clone();
             let (stop, d, c, e) = (&stop, &churn_done, &churn_calls, &churn_err);
             sc.spawn(move || churn_loop(&mgmt, spec.churn_rate, churn, stop, d, c, e));
         }
         let r = if spec.count > 0 {
             // Finite input: everything from the start to the end is measured,
             // the start-up included (the workers start polling inside `start`).
-            let never = AtomicBool::new(false);
             let t0 = t_start;
             let m0 = gw.mgmt_counters().unwrap_or_default();
             let c0 = churn_done.load(Ordering::Relaxed);
-            gw.run(
-                &never,
-                Some(Duration::from_secs(120)),
-                Duration::from_millis(10),
-                |_| {},
-            );
+            // With churn, the run also waits for the first change (an input
+            // read faster than the first change falls due would otherwise
+            // end without one).
+            let churned = || {
+                spec.churn_rate <= 0.0
+                    || churn_done.load(Ordering::Relaxed) > c0
+                    || churn_err.load(Ordering::Relaxed) > 0
+            };
+            while t0.elapsed() < FINITE_LIMIT && !(gw.input_done() && churned()) {
+                std::thread::sleep(Duration::from_millis(5));
+            }
             let secs = t0.elapsed().as_secs_f64();
             let m1 = gw.mgmt_counters().unwrap_or_default();
             let c1 = churn_done.load(Ordering::Relaxed);
-            (Vec::new(), gw.worker_snapshots(), m0, m1, c0, c1, secs)
+            (Vec::new(), gw.snapshots(), m0, m1, c0, c1, secs)
         } else {
             let fill = Duration::from_secs_f64((spec.flows as f64 * 4.0 / 1e6).min(6.0));
             std::thread::sleep(spec.warmup.max(fill));
-            let s0 = gw.worker_snapshots();
+            let s0 = gw.snapshots();
             let m0 = gw.mgmt_counters().unwrap_or_default();
             let c0 = churn_done.load(Ordering::Relaxed);
             let t0 = Instant::now();
             std::thread::sleep(spec.measure);
-            let s1 = gw.worker_snapshots();
+            let s1 = gw.snapshots();
             let secs = t0.elapsed().as_secs_f64();
             let c1 = churn_done.load(Ordering::Relaxed);
             let m1 = gw.mgmt_counters().unwrap_or_default();
@@ -463,7 +529,7 @@ pub fn run_sample(spec: &RunSpec, ops: &[Op], churn: &[(Op, Op)]) -> Result<Samp
         stop.store(true, Ordering::Relaxed);
         r
     });
-    let (finals, _mc) = gw.shutdown();
+    let finals = gw.finish();
     let (fc, fk) = sum_snaps(&finals);
     let (a, ak) = sum_snaps(&s0);
     // Finite input: the final counters are the interval's.
@@ -498,7 +564,7 @@ pub fn run_sample(spec: &RunSpec, ops: &[Op], churn: &[(Op, Op)]) -> Result<Samp
     let loops = b.loops.saturating_sub(a.loops);
     let busy = b.busy_loops.saturating_sub(a.busy_loops);
     let secs = seconds.max(1e-9);
-    Ok(Sample {
+    Sample {
         scenario: spec.scenario.to_string(),
         point: spec.label.clone(),
         x: spec.x,
@@ -542,7 +608,7 @@ pub fn run_sample(spec: &RunSpec, ops: &[Op], churn: &[(Op, Op)]) -> Result<Samp
         policy_bumps: m1.policy_bumps.saturating_sub(m0.policy_bumps),
         global_bumps: m1.global_bumps.saturating_sub(m0.global_bumps),
         decisions: decisions(&fc),
-    })
+    }
 }
 
 fn ratio(a: u64, b: u64) -> f64 {

@@ -174,8 +174,18 @@ impl DpdkGateway {
         opts: &GatewayOpts,
         ports_cfg: DpdkPortsConfig,
     ) -> Result<DpdkGateway, GatewayError> {
+        Self::start_on(opts, ports_cfg, &dp::worker_lcores())
+    }
+
+    /// [`DpdkGateway::start`] with workers on `lcores` only (idle EAL worker
+    /// lcores, e.g. the first N of them: `xfgate bench`'s lcores scenario).
+    pub fn start_on(
+        opts: &GatewayOpts,
+        ports_cfg: DpdkPortsConfig,
+        lcores: &[u32],
+    ) -> Result<DpdkGateway, GatewayError> {
         let (mgmt, _) = super::load_mgmt(opts)?;
-        let lcores = dp::worker_lcores();
+        let lcores = lcores.to_vec();
         if lcores.is_empty() {
             return Err(dp::DpdkError::NoWorkers.into());
         }

@@ -9,7 +9,12 @@
 //!   device has), RSS over IP/UDP/TCP when it has more than one queue (masked
 //!   by what the device can hash), no offloads, promiscuous mode where
 //!   supported; mbuf pools per NUMA socket, sized from ports x queues x
-//!   descriptors + per-lcore caches + the workers' staged bursts.
+//!   descriptors + per-lcore caches + the workers' staged bursts
+//!   ([`pool_mbufs`]), freed when the ports close ([`DpdkPorts::stop`]), so
+//!   ports can be set up again in the same process.
+//! - [`Vdev`] adds and removes a virtual device after start-up
+//!   (`rte_vdev_init`/`rte_vdev_uninit`: `xfgate bench` hot-plugs its ports
+//!   per sample); [`MemoryBudget`] says what EAL can still allocate.
 //! - [`Mbuf`] is `#[repr(transparent)]` over `*mut rte_mbuf`, so a
 //!   [`Burst<Mbuf>`]'s storage is the `struct rte_mbuf **` array that
 //!   `rte_eth_rx_burst` / `rte_eth_tx_burst` read and write: no copies.
@@ -97,6 +102,12 @@ pub enum DpdkError {
     },
     #[error("cannot launch worker on lcore {lcore}: {reason}")]
     Launch { lcore: u32, reason: String },
+    #[error("cannot add virtual device {name},{args}: {reason}")]
+    Vdev {
+        name: String,
+        args: String,
+        reason: String,
+    },
 }
 
 /// DPDK's text for an errno value (`rte_strerror`).
@@ -466,8 +477,9 @@ impl PacketBuf for Mbuf {
 // ---------------------------------------------------------------------------
 // Mempool
 
-/// An mbuf pool (`rte_pktmbuf_pool_create`), one per NUMA socket. Lives until
-/// the process exits (EAL frees hugepage memory in `rte_eal_cleanup`).
+/// An mbuf pool (`rte_pktmbuf_pool_create`), one per NUMA socket. The pools
+/// of [`DpdkPorts`] are freed when the ports close ([`DpdkPorts::stop`]);
+/// one made with [`Mempool::create`] lives until the process exits.
 #[derive(Clone, Copy, Debug)]
 pub struct Mempool(NonNull<sys::rte_mempool>);
 
@@ -631,6 +643,8 @@ pub struct DpdkPortsConfig {
     /// with `infinite_rx=1` holds one per packet of its file:
     /// [`infinite_rx_mbufs`]).
     pub extra_mbufs: u64,
+    /// Print each port's facts (queues, MAC, link, RSS) when it starts.
+    pub log_ports: bool,
 }
 
 impl Default for DpdkPortsConfig {
@@ -642,6 +656,7 @@ impl Default for DpdkPortsConfig {
             cache: 256,
             mtu: None,
             extra_mbufs: 0,
+            log_ports: true,
         }
     }
 }
@@ -676,8 +691,10 @@ pub struct EthStats {
 #[derive(Debug)]
 pub struct DpdkPorts {
     pub ports: Vec<DpdkPort>,
-    /// (socket, pool)
+    /// (socket, pool); freed by [`DpdkPorts::stop`].
     pub pools: Vec<(i32, Mempool)>,
+    /// Ports configured by [`DpdkPorts::setup`] (started or not): closed by `stop`.
+    opened: Vec<u16>,
     stopped: bool,
 }
 
@@ -757,6 +774,154 @@ fn free_hugepages() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
+/// Mbufs [`DpdkPorts::setup`] puts in the pool of one socket whose ports
+/// have `queues` (rx, tx) queues each: every descriptor of every queue, two
+/// bursts per worker and port (one staged, one received), the lcores'
+/// caches, 1024 spare, and what the devices keep (`cfg.extra_mbufs`).
+pub fn pool_mbufs(
+    queues: &[(u16, u16)],
+    nb_workers: u16,
+    nb_lcores: u32,
+    cfg: &DpdkPortsConfig,
+) -> u64 {
+    let mut n: u64 = 0;
+    for &(rxq, txq) in queues {
+        n += u64::from(rxq) * u64::from(cfg.nb_rxd);
+        n += u64::from(txq) * u64::from(cfg.nb_txd);
+        n += u64::from(nb_workers.max(1)) * 2 * MAX_BURST as u64;
+    }
+    n + u64::from(nb_lcores) * u64::from(cfg.cache) + 1024 + cfg.extra_mbufs
+}
+
+/// Bytes one mbuf of `data_room` takes in a pool (mempool header, struct
+/// rte_mbuf, data room, trailer: `rte_mempool_calc_obj_size`).
+pub fn mbuf_obj_size(data_room: u16) -> u32 {
+    let elt = std::mem::size_of::<sys::rte_mbuf>() as u32 + u32::from(data_room);
+    let mut sz = sys::rte_mempool_objsz::default();
+    // SAFETY: sz is a valid out-parameter; the call only computes sizes.
+    unsafe { sys::rte_mempool_calc_obj_size(elt, 0, &mut sz) }
+}
+
+/// Memory EAL can still hand out for mbuf pools.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemoryBudget {
+    /// Free bytes of EAL's heaps (all sockets).
+    pub heap_free: u64,
+    /// Free 2 MiB hugepages of the system, which EAL can add to its heap
+    /// (dynamic memory mode); 0 when EAL runs without hugepages.
+    pub free_hugepages: u64,
+}
+
+impl MemoryBudget {
+    /// What is free now. Call after [`eal_init`].
+    pub fn now() -> MemoryBudget {
+        let mut heap_free = 0u64;
+        // SAFETY: plain query after rte_eal_init.
+        let sockets = unsafe { sys::rte_socket_count() };
+        for i in 0..sockets {
+            // SAFETY: i < rte_socket_count().
+            let socket = unsafe { sys::rte_socket_id_by_idx(i) };
+            let mut st = sys::rte_malloc_socket_stats::default();
+            // SAFETY: valid socket id and out-parameter.
+            if unsafe { sys::rte_malloc_get_socket_stats(socket, &mut st) } == 0 {
+                heap_free += st.heap_freesz_bytes as u64;
+            }
+        }
+        // SAFETY: plain query after rte_eal_init.
+        let huge = unsafe { sys::rte_eal_has_hugepages() } != 0;
+        MemoryBudget {
+            heap_free,
+            free_hugepages: if huge {
+                free_hugepages().parse().unwrap_or(0)
+            } else {
+                0
+            },
+        }
+    }
+
+    /// Bytes available in total.
+    pub fn bytes(&self) -> u64 {
+        self.heap_free + self.free_hugepages * (2 << 20)
+    }
+}
+
+/// The ethdev ports that exist now, as (port id, name).
+pub fn ports_available() -> Vec<(u16, String)> {
+    let mut out = Vec::new();
+    // SAFETY: iterating EAL's port table after rte_eal_init.
+    unsafe {
+        let max = sys::xfg_max_ethports() as u16;
+        let mut p = sys::rte_eth_find_next_owned_by(0, 0) as u16;
+        while p < max {
+            out.push((p, port_name(p)));
+            p = sys::rte_eth_find_next_owned_by(p + 1, 0) as u16;
+        }
+    }
+    out
+}
+
+/// The port id of the ethdev named `name`, if there is one.
+pub fn port_by_name(name: &str) -> Option<u16> {
+    let c = CString::new(name).ok()?;
+    let mut id = 0u16;
+    // SAFETY: valid NUL-terminated name and out-parameter.
+    (unsafe { sys::rte_eth_dev_get_port_by_name(c.as_ptr(), &mut id) } == 0).then_some(id)
+}
+
+/// The CPU EAL runs `lcore` on (`rte_lcore_to_cpu_id`), if it is enabled.
+pub fn lcore_cpu(lcore: u32) -> Option<usize> {
+    // SAFETY: plain query after rte_eal_init; out-of-range ids return -1.
+    let cpu = unsafe { sys::rte_lcore_to_cpu_id(lcore as i32) };
+    usize::try_from(cpu).ok()
+}
+
+/// A virtual device added after EAL start-up (`rte_vdev_init`, hot-plug):
+/// the same `name,key=value,...` as `--vdev`. Dropping it removes the
+/// device (`rte_vdev_uninit`); close its ethdev first ([`DpdkPorts::stop`]).
+#[derive(Debug)]
+pub struct Vdev {
+    name: CString,
+}
+
+impl Vdev {
+    /// Probe `name` with `args` (the part after the first comma of a
+    /// `--vdev` string). Fails with DPDK's reason, e.g. a missing pcap file.
+    pub fn create(name: &str, args: &str) -> Result<Vdev, DpdkError> {
+        let bad = |s: &str| DpdkError::BadArg(s.to_string());
+        let cname = CString::new(name).map_err(|_| bad(name))?;
+        let cargs = CString::new(args).map_err(|_| bad(args))?;
+        // SAFETY: valid NUL-terminated strings, copied by the vdev bus.
+        let rc = unsafe { sys::rte_vdev_init(cname.as_ptr(), cargs.as_ptr()) };
+        if rc != 0 {
+            return Err(DpdkError::Vdev {
+                name: name.to_string(),
+                args: args.to_string(),
+                reason: strerror(-rc),
+            });
+        }
+        Ok(Vdev { name: cname })
+    }
+
+    pub fn name(&self) -> &str {
+        self.name.to_str().unwrap_or_default()
+    }
+}
+
+impl Drop for Vdev {
+    fn drop(&mut self) {
+        // SAFETY: the device was probed by `create`; its driver's remove
+        // closes an ethdev that is still open (none, after DpdkPorts::stop).
+        let rc = unsafe { sys::rte_vdev_uninit(self.name.as_ptr()) };
+        if rc != 0 {
+            eprintln!(
+                "xfgate: cannot remove virtual device {}: {}",
+                self.name(),
+                strerror(-rc)
+            );
+        }
+    }
+}
+
 impl DpdkPorts {
     /// Configure and start every ethdev EAL probed.
     pub fn setup(cfg: &DpdkPortsConfig) -> Result<DpdkPorts, DpdkError> {
@@ -819,38 +984,49 @@ impl DpdkPorts {
             });
         }
 
-        // 2. One mbuf pool per socket, with a data room for the MTU.
+        // 2. One mbuf pool per socket, with a data room for the MTU. From
+        // here on `out` owns what was made: on an error its drop closes the
+        // ports configured so far, then frees the pools.
         let data_room = mbuf_data_room(cfg.mtu)?;
-        let mut pools: Vec<(i32, Mempool)> = Vec::new();
+        let mut out = DpdkPorts {
+            ports: Vec::new(),
+            pools: Vec::new(),
+            opened: Vec::new(),
+            stopped: false,
+        };
         let mut sockets: Vec<i32> = plans.iter().map(|p| p.socket).collect();
         sockets.sort_unstable();
         sockets.dedup();
         // SAFETY: plain query.
         let nb_lcores = unsafe { sys::rte_lcore_count() };
+        // Pools are freed when the ports close, but a process may set ports
+        // up several times (`xfgate bench`): every set-up names its pools
+        // afresh, so a name never clashes with a pool not yet freed.
+        static POOL_GENERATION: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let generation = POOL_GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         for socket in sockets {
-            let mut n: u64 = 0;
-            for p in plans.iter().filter(|p| p.socket == socket) {
-                n += u64::from(p.nb_rxq) * u64::from(cfg.nb_rxd);
-                n += u64::from(p.nb_txq) * u64::from(cfg.nb_txd);
-                // Each worker stages a burst per port and holds one rx burst.
-                n += u64::from(nb_workers) * 2 * MAX_BURST as u64;
-            }
-            n += u64::from(nb_lcores) * u64::from(cfg.cache);
-            n += 1024 + cfg.extra_mbufs;
+            let queues: Vec<(u16, u16)> = plans
+                .iter()
+                .filter(|p| p.socket == socket)
+                .map(|p| (p.nb_rxq, p.nb_txq))
+                .collect();
+            let n = pool_mbufs(&queues, nb_workers, nb_lcores, cfg);
             let n = u32::try_from(n).unwrap_or(u32::MAX);
-            let pname = CString::new(format!("xfg_mbuf_s{socket}")).expect("no NUL");
+            let pname = if generation == 0 {
+                format!("xfg_mbuf_s{socket}")
+            } else {
+                format!("xfg_mbuf_s{socket}_{generation}")
+            };
+            let pname = CString::new(pname).expect("no NUL");
             // SAFETY: valid name; sizes within DPDK's limits.
             let mp = unsafe {
                 sys::rte_pktmbuf_pool_create(pname.as_ptr(), n, cfg.cache, 0, data_room, socket)
             };
             match NonNull::new(mp) {
-                Some(mp) => pools.push((socket, Mempool(mp))),
+                Some(mp) => out.pools.push((socket, Mempool(mp))),
                 None => {
                     let e = errno();
-                    let elt = std::mem::size_of::<sys::rte_mbuf>() as u32 + u32::from(data_room);
-                    let mut sz = sys::rte_mempool_objsz::default();
-                    // SAFETY: sz is a valid out-parameter.
-                    let obj = unsafe { sys::rte_mempool_calc_obj_size(elt, 0, &mut sz) };
+                    let obj = mbuf_obj_size(data_room);
                     let bytes = u64::from(n) * u64::from(obj);
                     if e == libc::ENOMEM {
                         // Pool + rings + EAL's own few MiB.
@@ -874,9 +1050,9 @@ impl DpdkPorts {
         }
 
         // 3. Configure, set up queues, start.
-        let mut ports = Vec::new();
         for p in plans {
-            let pool = pools
+            let pool = out
+                .pools
                 .iter()
                 .find(|(s, _)| *s == p.socket)
                 .map(|(_, m)| *m)
@@ -889,7 +1065,7 @@ impl DpdkPorts {
                 if rss_hf != 0 {
                     conf.rxmode.mq_mode = sys::RTE_ETH_MQ_RX_RSS;
                     conf.rx_adv_conf.rss_conf.rss_hf = rss_hf;
-                } else {
+                } else if cfg.log_ports {
                     eprintln!(
                         "xfgate: port {} ({}) cannot hash IP/UDP/TCP: its {} rx queues get no RSS",
                         p.id, p.name, p.nb_rxq
@@ -898,6 +1074,10 @@ impl DpdkPorts {
             }
             // No offloads: virtual devices have none and the data path
             // computes its own checksums.
+            // From now on the port may hold mbufs of the pool (net_pcap's
+            // infinite_rx loads its file at rx queue set-up): it is closed
+            // before the pool is freed.
+            out.opened.push(p.id);
             // SAFETY: valid port id and conf.
             let rc = unsafe { sys::rte_eth_dev_configure(p.id, p.nb_rxq, p.nb_txq, &conf) };
             if rc != 0 {
@@ -979,15 +1159,17 @@ impl DpdkPorts {
             unsafe { sys::rte_eth_link_get_nowait(p.id, &mut link) };
             let m = mac.addr_bytes;
             let mtu = port_mtu(p.id);
-            eprintln!(
+            if cfg.log_ports {
+                eprintln!(
                 "xfgate: port {} {} socket {} mac {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x} mtu {} rxq {} txq {} rxd {} txd {} rss 0x{:x} promisc {} link {} {} Mbps",
                 p.id, p.name, p.socket, m[0], m[1], m[2], m[3], m[4], m[5], mtu, p.nb_rxq, p.nb_txq,
                 nb_rxd, nb_txd, rss_hf,
                 if prc == 0 { "on" } else { "unsupported" },
                 if link.link_status() != 0 { "up" } else { "down" },
                 link.link_speed
-            );
-            ports.push(DpdkPort {
+                );
+            }
+            out.ports.push(DpdkPort {
                 info: PortInfo {
                     id: p.id,
                     name: p.name,
@@ -1002,11 +1184,7 @@ impl DpdkPorts {
                 counters: Arc::new(PortCounters::new(nb_workers as usize)),
             });
         }
-        Ok(DpdkPorts {
-            ports,
-            pools,
-            stopped: false,
-        })
+        Ok(out)
     }
 
     /// The queues of worker `w` (0-based): `(port, rx)` for every port that
@@ -1062,19 +1240,26 @@ impl DpdkPorts {
         self.pools.iter().map(|(_, p)| u64::from(p.in_use())).sum()
     }
 
-    /// Stop and close every port (pcap writers flush here). Call after the
-    /// workers returned.
+    /// Stop and close every port (pcap writers flush here; closing
+    /// releases the ethdev), then free the mbuf pools. Call after the
+    /// workers returned and every [`Mbuf`] of the pools was freed.
     pub fn stop(&mut self) {
         if self.stopped {
             return;
         }
         self.stopped = true;
-        for p in &self.ports {
+        for &id in &self.opened {
             // SAFETY: no worker polls the port any more.
             unsafe {
-                sys::rte_eth_dev_stop(p.info.id);
-                sys::rte_eth_dev_close(p.info.id);
+                sys::rte_eth_dev_stop(id);
+                sys::rte_eth_dev_close(id);
             }
+        }
+        for (_, p) in self.pools.drain(..) {
+            // SAFETY: every port that took mbufs from the pool is closed
+            // (closing returns what the driver held) and the workers, the
+            // only other holders, have returned; nothing uses the pool again.
+            unsafe { sys::rte_mempool_free(p.0.as_ptr()) };
         }
     }
 }
