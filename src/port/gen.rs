@@ -31,8 +31,15 @@
 //! excess, counted as `imissed` and against `count`, as a NIC would drop it.
 //! A queue whose share of a tiny rate is 0 sends nothing.
 //!
-//! Frames carry valid IPv4 header checksums and valid UDP/TCP checksums; the
-//! payload is zeros. The frame builder here is private and minimal.
+//! Payload. With `payload=zero` (the default) the payload is zeros and
+//! frames carry valid IPv4 header checksums and valid UDP/TCP checksums.
+//! With `payload=keep` only the headers are written; the payload is whatever
+//! the reused buffer held (for a gateway benchmark, typically a previous
+//! packet's ciphertext), as with a NIC, whose DMA costs the CPU nothing per
+//! payload byte. The IPv4 header checksum stays valid; UDP over IPv4 carries
+//! checksum 0 (RFC 768: none computed); TCP and UDP over IPv6, which must
+//! carry one, carry the checksum of a zero payload, which is then not valid.
+//! The frame builder here is private and minimal.
 //!
 //! ESP hook: a [`GenTransform`] given at build is applied to every generated
 //! packet (e.g. ESP encapsulation for the inbound SA named by `esp=SPI`); it
@@ -42,7 +49,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::vdev::{GenDist, GenFamily, GenProto, GenSize, GenSpec};
+use super::vdev::{GenDist, GenFamily, GenPayload, GenProto, GenSize, GenSpec};
 use super::{Burst, Pool, PooledBuf, QueueStats, RxQueue};
 use crate::buf::{HeapBuf, PacketBuf};
 use crate::ip::{Addr, Family, Prefix};
@@ -339,7 +346,10 @@ impl GenRx {
         let tpl = |family: Family| -> Vec<Template> {
             sizes
                 .iter()
-                .map(|&f| Template::new(frame_len(f, family, layout.proto), family, &layout, &mac))
+                .map(|&f| {
+                    let len = frame_len(f, family, layout.proto);
+                    Template::new(len, family, &layout, &mac, spec.payload)
+                })
                 .collect()
         };
         let templates = [tpl(Family::V4), tpl(Family::V6)];
@@ -540,9 +550,10 @@ fn build_frame(d: &mut [u8], dst_mac: &Mac, t: &FlowTuple, ip_id: u16) {
 /// depend on the flow (MACs, EtherType, version, lengths, TTL, protocol,
 /// destination port, the zero payload), with the flow's fields and the
 /// checksums zero. A packet is a copy of its headers and a zero fill of the
-/// payload (whatever the reused buffer held before), the flow's fields
-/// written in, and the checksums completed from the precomputed sums of the
-/// constant words (the payload is zeros and adds nothing).
+/// payload (whatever the reused buffer held before; with `payload=keep`, the
+/// headers only), the flow's fields written in, and the checksums completed
+/// from the precomputed sums of the constant words (a zero payload adds
+/// nothing).
 #[derive(Clone, Debug)]
 struct Template {
     bytes: Box<[u8]>,
@@ -556,10 +567,18 @@ struct Template {
     ip_sum: u32,
     /// Sum of the pseudo header's and L4 header's constant words.
     l4_sum: u32,
+    /// Leave the payload as the buffer holds it.
+    keep: bool,
 }
 
 impl Template {
-    fn new(len: usize, family: Family, layout: &Layout, dst_mac: &Mac) -> Template {
+    fn new(
+        len: usize,
+        family: Family,
+        layout: &Layout,
+        dst_mac: &Mac,
+        payload: GenPayload,
+    ) -> Template {
         let zero = FlowTuple {
             family,
             src: 0,
@@ -600,6 +619,7 @@ impl Template {
             hdr_len: l4 + hdr,
             ip_sum,
             l4_sum,
+            keep: payload == GenPayload::Keep,
         }
     }
 
@@ -607,7 +627,9 @@ impl Template {
     /// (exactly the template's length).
     #[inline]
     fn write(&self, d: &mut [u8], t: &FlowTuple, ip_id: u16) {
-        if d.len() - self.hdr_len < FILL_MIN {
+        if self.keep {
+            d[..self.hdr_len].copy_from_slice(&self.bytes[..self.hdr_len]);
+        } else if d.len() - self.hdr_len < FILL_MIN {
             d.copy_from_slice(&self.bytes);
         } else {
             // A long zero payload is written as zeros, not copied: a
@@ -640,6 +662,13 @@ impl Template {
         };
         let seg = &mut d[self.l4..];
         seg[0..2].copy_from_slice(&t.sport.to_be_bytes());
+        if self.keep && self.proto == PROTO_UDP && self.family == Family::V4 {
+            // RFC 768: zero = no checksum (the payload is unknown); the
+            // template's field is zero.
+            return;
+        }
+        // With `keep`, the checksum of a zero payload (not valid for the
+        // payload sent): TCP and UDP over IPv6 must carry one.
         let mut c = !fold(self.l4_sum + addr_sum + u32::from(t.sport));
         let csum_at = if self.proto == PROTO_TCP {
             16
@@ -810,6 +839,31 @@ mod tests {
         }
     }
 
+    /// Length of a generated frame's headers (Ethernet, IP, L4).
+    fn hdr_len(d: &[u8]) -> usize {
+        let (l4, proto) = match u16::from_be_bytes([d[12], d[13]]) {
+            0x0800 => (34, d[23]),
+            _ => (54, d[20]),
+        };
+        l4 + if proto == PROTO_TCP { TCP_LEN } else { UDP_LEN }
+    }
+
+    /// Parse a `payload=keep` frame: UDP over IPv4 must carry checksum 0,
+    /// every other checksum must be the one of a zero payload.
+    fn parse_keep(d: &[u8]) -> FlowTuple {
+        let hdr = hdr_len(d);
+        let mut z = d.to_vec();
+        z[hdr..].fill(0);
+        if d[12..14] == [0x08, 0x00] && d[23] == PROTO_UDP {
+            assert_eq!(d[40..42], [0, 0], "UDP/IPv4 checksum");
+            // Complete the zero-payload frame's checksum to parse it.
+            let (ip, seg) = z[14..].split_at_mut(20);
+            let p = sum16(sum16(0, &ip[12..20]), &seg[..8]) + 17 + seg.len() as u32;
+            seg[6..8].copy_from_slice(&(!fold(p)).to_be_bytes());
+        }
+        parse(&z)
+    }
+
     fn run(g: &mut GenRx, n: usize, mut f: impl FnMut(&PooledBuf)) {
         let mut b = Burst::new();
         let mut seen = 0;
@@ -865,7 +919,7 @@ mod tests {
                 for i in [0u64, 1, 2, 3, 777, 4998, 4999] {
                     let t = layout.tuple(i);
                     let len = frame_len(size, t.family, t.proto);
-                    let tpl = Template::new(len, t.family, &layout, &mac);
+                    let tpl = Template::new(len, t.family, &layout, &mac, GenPayload::Zero);
                     for id in [0u16, 1, 0xfffe, 0xffff] {
                         let mut a = vec![0xeeu8; len];
                         let mut b = vec![0x11u8; len];
@@ -881,6 +935,79 @@ mod tests {
                         tpl.write(&mut c, &t, id);
                         assert_eq!(c, b, "reused: {s} size {size} flow {i} id {id}");
                     }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn keep_payload_of_reused_buffers() {
+        // Dirty every buffer of the pool, then generate from it twice over
+        // (the second round reuses buffers that held other frames): each
+        // frame's headers are right and its payload is exactly the bytes its
+        // buffer held before.
+        for s in [
+            "gen0,payload=keep,flows=500,size=imix,family=mixed,seed=4",
+            "gen0,payload=keep,flows=500,size=imix,family=mixed,proto=tcp",
+            "gen0,payload=keep,flows=500,size=1420",
+        ] {
+            let pool = Pool::with_defaults(64);
+            let room = pool.buf_size() - pool.headroom();
+            // Buffer (by address) -> the bytes it holds from the headroom on.
+            let mut held: HashMap<usize, Vec<u8>> = HashMap::new();
+            let dirty: Vec<PooledBuf> = (0..64)
+                .map(|k| {
+                    let mut b = pool.alloc().unwrap();
+                    let d = b.append(room).unwrap();
+                    d.iter_mut()
+                        .enumerate()
+                        .for_each(|(j, x)| *x = (j * 7 + k * 13 + 1) as u8);
+                    held.insert(d.as_ptr() as usize, d.to_vec());
+                    b
+                })
+                .collect();
+            drop(dirty);
+            let mut g = queue(s, 0, 1, &pool);
+            let flows: HashSet<FlowTuple> = (0..500).map(|i| g.flow_tuple(i)).collect();
+            run(&mut g, 2000, |p| {
+                let d = p.data();
+                assert!(flows.contains(&parse_keep(d)), "{s}: a flow of the spec");
+                let old = held.get_mut(&(d.as_ptr() as usize)).expect("a pool buffer");
+                let hdr = hdr_len(d);
+                assert_eq!(d[hdr..], old[hdr..d.len()], "{s}: payload untouched");
+                old[..d.len()].copy_from_slice(d);
+            });
+        }
+    }
+
+    #[test]
+    fn keep_template_writes_headers_only() {
+        // Against the frame built from scratch: the same headers (but the
+        // UDP/IPv4 checksum, 0), the reused buffer's payload.
+        for s in [
+            "gen0,payload=keep,family=mixed,flows=5000",
+            "gen0,payload=keep,family=mixed,proto=tcp,flows=5000",
+        ] {
+            let sp = spec(s);
+            let layout = Layout::new(&sp);
+            let mac = [2, 0, 0, 0, 0, 9];
+            for size in [64usize, 594, 1420] {
+                for i in [0u64, 1, 2, 3, 4998, 4999] {
+                    let t = layout.tuple(i);
+                    let len = frame_len(size, t.family, t.proto);
+                    let tpl = Template::new(len, t.family, &layout, &mac, GenPayload::Keep);
+                    let mut want = vec![0u8; len];
+                    build_frame(&mut want, &mac, &t, 77);
+                    let hdr = hdr_len(&want);
+                    if t.family == Family::V4 && t.proto == PROTO_UDP {
+                        want[40..42].fill(0);
+                    }
+                    let old: Vec<u8> = (0..len).map(|k| (k * 5 + 1) as u8).collect();
+                    let mut d = old.clone();
+                    tpl.write(&mut d, &t, 77);
+                    assert_eq!(d[..hdr], want[..hdr], "{s} size {size} flow {i}");
+                    assert_eq!(d[hdr..], old[hdr..], "{s} size {size} flow {i}");
+                    assert_eq!(parse_keep(&d), t);
                 }
             }
         }
