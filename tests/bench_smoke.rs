@@ -85,6 +85,8 @@ fn every_scenario_quick() {
         assert!(top.contains_key(f), "report lacks '{f}'");
     }
     assert_eq!(v["command"], "bench_smoke");
+    // The generator wrote headers only (payload=keep): the JSON says so.
+    assert_eq!(v["options"]["generator_payload"], "keep");
     let m = obj(&v["machine"], "machine");
     for f in [
         "cpu_model",

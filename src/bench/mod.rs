@@ -731,6 +731,11 @@ pub fn run(o: &BenchOpts, command: &str) -> Result<Report, String> {
     options.insert("churn_flows".into(), o.churn_flows.to_string());
     options.insert("base_policies".into(), o.base_policies.to_string());
     options.insert("sizes_policies".into(), o.sizes_policies.to_string());
+    // The generator writes the headers only (see `scenario::GEN_PAYLOAD`).
+    options.insert(
+        "generator_payload".into(),
+        scenario::GEN_PAYLOAD.to_string(),
+    );
     let mut report = Report {
         command: command.to_string(),
         unix_time: std::time::SystemTime::now()
