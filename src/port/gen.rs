@@ -41,6 +41,13 @@
 //! carry one, carry the checksum of a zero payload, which is then not valid.
 //! The frame builder here is private and minimal.
 //!
+//! Cost. The generator runs in the worker's poll loop, so every instruction
+//! it spends per packet is the gateway's: per packet it draws the flow,
+//! copies its template's head (the template chosen once per burst for one
+//! family and one size), writes the flow's fields and completes the
+//! checksums from precomputed sums; with `payload=zero` it also zero-fills
+//! the rest of the frame. A test pins the frames a spec and seed give.
+//!
 //! ESP hook: a [`GenTransform`] given at build is applied to every generated
 //! packet (e.g. ESP encapsulation for the inbound SA named by `esp=SPI`); it
 //! returns `false` to drop the packet (counted as `imissed`). This module
