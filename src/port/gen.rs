@@ -425,10 +425,11 @@ impl GenRx {
         // which it would then reload for every packet.
         let mut src = self.src;
         let (cdf, sizes, tpl) = (&self.cdf[..], &mut self.sizes, &self.templates);
-        let single = match (src.layout.family, sizes.imix) {
-            (GenFamily::V4, false) => tpl[0].first(),
-            (GenFamily::V6, false) => tpl[1].first(),
-            _ => None,
+        let single = match src.layout.family {
+            _ if sizes.imix => None,
+            GenFamily::V4 => tpl[0].first(),
+            GenFamily::V6 => tpl[1].first(),
+            GenFamily::Mixed => None,
         };
         let r = match single {
             Some(one) => build(pkts, &mut src, cdf, self.port, &mut self.ip_id, |_| one),
