@@ -141,11 +141,12 @@ impl PacketBuf for HeapBuf {
     }
     #[inline]
     fn append(&mut self, n: usize) -> Option<&mut [u8]> {
-        if n > self.tailroom() {
-            return None;
-        }
+        // One range check for the grown data (the generator appends every
+        // frame it builds): `None` exactly when `n` exceeds the tailroom.
+        let end = (self.off + self.len).checked_add(n)?;
+        let d = self.mem.get_mut(self.off..end)?;
         self.len += n;
-        Some(self.data_mut())
+        Some(d)
     }
     #[inline]
     fn trim(&mut self, n: usize) -> bool {
@@ -188,6 +189,9 @@ mod tests {
         assert!(b.prepend(DEFAULT_HEADROOM + 1).is_none());
         let tail = b.tailroom();
         assert!(b.append(tail + 1).is_none());
+        assert!(b.append(usize::MAX).is_none());
         assert_eq!(b.data(), &[1]);
+        assert_eq!(b.append(tail).unwrap().len(), tail + 1);
+        assert_eq!(b.tailroom(), 0);
     }
 }

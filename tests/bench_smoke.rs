@@ -24,6 +24,8 @@ fn every_scenario_quick() {
     let v: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     assert_eq!(v["command"], "bench_smoke");
     assert_eq!(v["options"]["backend"], "software");
+    // The generator wrote headers only (payload=keep): the JSON says so.
+    assert_eq!(v["options"]["generator_payload"], "keep");
     assert_eq!(v["samples"].as_array().unwrap().len(), report.samples.len());
     assert_eq!(v["plots"].as_array().unwrap().len(), report.plots.len());
     bench_support::check_quick_report(&v, &dir, "smoke", count);

@@ -999,6 +999,11 @@ pub fn run_on(o: &BenchOpts, command: &str, backend: &mut Backend) -> Result<Rep
             options.insert("leaked_mbufs".into(), d.leaked_mbufs.to_string());
         }
     }
+    // The generator writes the headers only (see `scenario::GEN_PAYLOAD`).
+    options.insert(
+        "generator_payload".into(),
+        scenario::GEN_PAYLOAD.to_string(),
+    );
     let mut report = Report {
         command: command.to_string(),
         unix_time: std::time::SystemTime::now()

@@ -312,12 +312,19 @@ fn decisions(c: &LcoreCounters) -> Decisions {
     }
 }
 
+/// The generator's `payload=` in every run: `keep`, the headers only, as a
+/// NIC's DMA would fill the buffer without the CPU. The generator runs on the
+/// worker's core, so writing every payload byte (a memset per frame) would be
+/// charged to the gateway; no decision reads the payload.
+pub const GEN_PAYLOAD: &str = "keep";
+
 /// The generator device string of a run.
 pub fn gen_vdev(spec: &RunSpec) -> String {
     let mut s = format!(
-        "gen0,flows={},size={},src=10.0.0.0/8,dst=172.16.0.1/32,dist=uniform,seed=7",
+        "gen0,flows={},size={},src=10.0.0.0/8,dst=172.16.0.1/32,dist=uniform,seed=7,payload={}",
         spec.flows.max(1),
-        spec.size
+        spec.size,
+        GEN_PAYLOAD
     );
     if spec.new_flow_pct > 0.0 {
         let _ = write!(s, ",new_flow_pct={}", spec.new_flow_pct);

@@ -151,11 +151,22 @@ pub enum GenDist {
     },
 }
 
+/// What a generated frame's payload holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GenPayload {
+    /// Zeros, written into every frame: the output is deterministic.
+    Zero,
+    /// Whatever the buffer holds (zeros when new, else its previous user's
+    /// bytes): only the headers are written, as a NIC's DMA costs the CPU
+    /// nothing per payload byte.
+    Keep,
+}
+
 /// `gen`: the built-in traffic generator.
 ///
 /// `genN,flows=N,size=64|imix|LEN,rate=PPS,new_flow_pct=P,family=ipv4|ipv6|mixed,
 /// proto=udp|tcp,dist=uniform|zipf,zipf_s=S,src=PREFIX,dst=PREFIX,src6=PREFIX,
-/// dst6=PREFIX,dport=N,count=N,seed=N,esp=SPI`
+/// dst6=PREFIX,dport=N,count=N,seed=N,esp=SPI,payload=zero|keep`
 ///
 /// - `rate` accepts `k`, `M`, `G` suffixes; 0 (default) = as fast as possible.
 /// - `src`/`dst` set the prefix of their own family (an IPv6 prefix given to
@@ -165,6 +176,8 @@ pub enum GenDist {
 /// - `esp=SPI`: ESP traffic for the inbound SA `SPI`. The generator itself only
 ///   carries the SPI: whoever builds the ports must supply a transform that
 ///   encapsulates (see [`super::registry::PortsConfig::gen_transform`]).
+/// - `payload=keep` leaves the payload bytes as the buffer holds them (see
+///   [`GenPayload`]); the default `zero` writes zeros.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GenSpec {
     pub flows: u64,
@@ -182,6 +195,7 @@ pub struct GenSpec {
     pub count: u64,
     pub seed: u64,
     pub esp: Option<u32>,
+    pub payload: GenPayload,
 }
 
 impl Default for GenSpec {
@@ -203,6 +217,7 @@ impl Default for GenSpec {
             count: 0,
             seed: 1,
             esp: None,
+            payload: GenPayload::Zero,
         }
     }
 }
@@ -476,6 +491,13 @@ impl Args<'_> {
                         _ => return Err(self.bad(k, v, "expected an SPI >= 256")),
                     }
                 }
+                "payload" => {
+                    g.payload = match v {
+                        "zero" => GenPayload::Zero,
+                        "keep" => GenPayload::Keep,
+                        _ => return Err(self.bad(k, v, "expected zero or keep")),
+                    }
+                }
                 _ => return Err(self.unknown(k)),
             }
         }
@@ -616,6 +638,23 @@ mod tests {
     }
 
     #[test]
+    fn gen_payload() {
+        let payload = |s: &str| match parse_vdev(s).unwrap().kind {
+            VdevKind::Gen(g) => g.payload,
+            _ => panic!("not gen"),
+        };
+        assert_eq!(payload("gen0"), GenPayload::Zero, "default");
+        assert_eq!(payload("gen0,payload=zero"), GenPayload::Zero);
+        assert_eq!(payload("gen0,size=1420,payload=keep"), GenPayload::Keep);
+        assert_eq!(
+            err("gen0,payload=random"),
+            "gen0: bad value 'random' for 'payload': expected zero or keep"
+        );
+        let e = err("gen0,payload=keep,payload=zero");
+        assert!(e.contains("'payload' given twice"), "{e}");
+    }
+
+    #[test]
     fn gen_bad() {
         for (s, key) in [
             ("gen0,flows=0", "'flows'"),
@@ -633,6 +672,7 @@ mod tests {
             ("gen0,src6=10.0.0.0/8", "'src6'"),
             ("gen0,dport=70000", "'dport'"),
             ("gen0,esp=12", "'esp'"),
+            ("gen0,payload=", "'payload'"),
             ("gen0,speed=1", "'speed'"),
         ] {
             let e = err(s);
