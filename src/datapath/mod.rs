@@ -135,7 +135,7 @@ pub struct Lcore<B: PacketBuf, R: RxQueue<B>, T: TxQueue<B>> {
     secpath: [Option<Handle>; MAX_BURST],
     keys: Vec<FlowKey>,
     /// Framed packets of the burst waiting for the cipher pass.
-    sealing: Vec<(u8, u8, Framed)>,
+    sealing: Sealing,
     /// The burst's lookup results (read through the shard).
     brefs: [BundleRef; MAX_BURST],
     sab: SaBurst,
@@ -171,7 +171,7 @@ impl<B: PacketBuf, R: RxQueue<B>, T: TxQueue<B>> Lcore<B, R, T> {
             esp_sa: [Handle::default(); MAX_BURST],
             secpath: [None; MAX_BURST],
             keys: Vec::with_capacity(MAX_BURST),
-            sealing: Vec::with_capacity(MAX_BURST),
+            sealing: Sealing::new(),
             brefs: [BundleRef::default(); MAX_BURST],
             sab: SaBurst::new(),
         }
@@ -391,7 +391,7 @@ impl<B: PacketBuf, R: RxQueue<B>, T: TxQueue<B>> Lcore<B, R, T> {
                 Verdict::NoRoute => Act::Drop(DropReason::NoRoute),
             };
         }
-        if !out.sealing.is_empty() {
+        if out.sealing.n > 0 {
             out.seal_all(burst.as_mut_slice(), &mut self.acts[..n]);
         }
         if protected {
@@ -590,9 +590,44 @@ struct Egress<'a, 'r> {
     sab: &'a mut SaBurst,
     sa_of: &'a [Option<&'r Sa>; MAX_BURST],
     counters: &'a mut LcoreCounters,
-    /// Packets framed for their last SA and waiting for the burst's cipher
-    /// pass: (packet index, SA slot, framing).
-    sealing: &'a mut Vec<(u8, u8, Framed)>,
+    /// Packets framed for their last SA and waiting for the burst's cipher pass.
+    sealing: &'a mut Sealing,
+}
+
+/// The framed packets of a burst, in order: packet index, SA slot, framing
+/// (separate arrays: each is written and read whole, with no store-to-load
+/// forwarding of a struct assembled from narrower stores).
+struct Sealing {
+    n: usize,
+    pkt: [u8; MAX_BURST],
+    slot: [u8; MAX_BURST],
+    seq: [u64; MAX_BURST],
+    esp_to_end: [u32; MAX_BURST],
+}
+
+impl Sealing {
+    fn new() -> Sealing {
+        Sealing {
+            n: 0,
+            pkt: [0; MAX_BURST],
+            slot: [0; MAX_BURST],
+            seq: [0; MAX_BURST],
+            esp_to_end: [0; MAX_BURST],
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, i: usize, s: usize, f: Framed) {
+        // At most one per packet of a burst.
+        if self.n < MAX_BURST {
+            let n = self.n;
+            self.pkt[n] = i as u8;
+            self.slot[n] = s as u8;
+            self.seq[n] = f.seq;
+            self.esp_to_end[n] = f.esp_to_end;
+            self.n += 1;
+        }
+    }
 }
 
 impl Egress<'_, '_> {
@@ -625,7 +660,7 @@ impl Egress<'_, '_> {
                 }
             } else {
                 match frame(&sa.esp, pkt, seq) {
-                    Ok(f) => self.sealing.push((i as u8, s as u8, f)),
+                    Ok(f) => self.sealing.push(i, s, f),
                     Err(e) => return Act::Drop(esp_drop(e)),
                 }
             }
@@ -636,12 +671,9 @@ impl Egress<'_, '_> {
         let act = self.push_l2(pkt, b);
         if !matches!(act, Act::Tx(_)) {
             // Not sent: it need not be sealed.
-            if self
-                .sealing
-                .last()
-                .is_some_and(|&(j, _, _)| j as usize == i)
-            {
-                self.sealing.pop();
+            let q = &mut *self.sealing;
+            if q.n > 0 && q.pkt[q.n - 1] as usize == i {
+                q.n -= 1;
             }
         }
         act
@@ -652,19 +684,24 @@ impl Egress<'_, '_> {
     /// steps before it ran with their own state in cache. A packet the
     /// cipher refuses is dropped.
     fn seal_all<B: PacketBuf>(&mut self, pkts: &mut [B], acts: &mut [Act]) {
-        for &(i, s, ref f) in self.sealing.iter() {
-            let (i, s) = (i as usize, s as usize);
+        let q = &mut *self.sealing;
+        for k in 0..q.n {
+            let (i, s) = (q.pkt[k] as usize, q.slot[k] as usize);
+            let f = Framed {
+                seq: q.seq[k],
+                esp_to_end: q.esp_to_end[k],
+            };
             let Some(sa) = self.sa_of[s] else {
                 acts[i] = Act::Drop(DropReason::NoSa);
                 continue;
             };
-            if let Err(e) = seal(&sa.esp, &mut pkts[i], f) {
+            if let Err(e) = seal(&sa.esp, &mut pkts[i], &f) {
                 // Counted as sent to the SA (lifetimes err on the early side).
                 acts[i] = Act::Drop(esp_drop(e));
                 self.counters.encapsulated -= 1;
             }
         }
-        self.sealing.clear();
+        q.n = 0;
     }
 
     /// Route a packet as is (bypass, or decapsulated and accepted).

@@ -80,14 +80,13 @@ pub fn encapsulate_with_iv<C: EspAead, B: PacketBuf>(
 }
 
 /// An ESP packet framed by [`frame`] and waiting for [`seal`]: its sequence
-/// number and IV, and where its ESP header is, counted from the packet's
-/// end (so L2 headers may be prepended in between).
+/// number, and where its ESP header is, counted from the packet's end (so
+/// L2 headers may be prepended in between). The IV is in the ESP header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Framed {
-    seq: u64,
-    iv: [u8; IV_LEN],
+    pub seq: u64,
     /// Bytes from the ESP header to the end of the packet (ICV included).
-    esp_to_end: u32,
+    pub esp_to_end: u32,
 }
 
 /// The first half of [`encapsulate`]: everything but the cipher. Checks the
@@ -99,7 +98,7 @@ pub struct Framed {
 /// state between two framings. On error the packet is unchanged; a framed
 /// packet that is not sealed must be dropped (its payload is plaintext
 /// inside an ESP header).
-#[inline]
+#[inline(always)]
 pub fn frame<C: EspAead, B: PacketBuf>(
     sa: &EspSa<C>,
     pkt: &mut B,
@@ -108,7 +107,7 @@ pub fn frame<C: EspAead, B: PacketBuf>(
     frame_with_iv(sa, pkt, seq, seq.to_be_bytes())
 }
 
-#[inline]
+#[inline(always)]
 fn frame_with_iv<C: EspAead, B: PacketBuf>(
     sa: &EspSa<C>,
     pkt: &mut B,
@@ -127,7 +126,6 @@ fn frame_with_iv<C: EspAead, B: PacketBuf>(
     write_esp_header(sa, &mut pkt.data_mut()[esp..], seq, &iv);
     Ok(Framed {
         seq,
-        iv,
         esp_to_end: (pkt.len() - esp) as u32,
     })
 }
@@ -277,14 +275,16 @@ pub fn seal<C: EspAead, B: PacketBuf>(
     let Some(esp) = d.len().checked_sub(f.esp_to_end as usize) else {
         return Err(EspError::Cipher);
     };
-    let Some((_, body)) = d[esp..].split_first_chunk_mut::<ESP_IV_LEN>() else {
+    let Some((hdr, body)) = d[esp..].split_first_chunk_mut::<ESP_IV_LEN>() else {
         return Err(EspError::Cipher);
     };
     let Some((ct, icv)) = body.split_last_chunk_mut::<ICV_LEN>() else {
         return Err(EspError::Cipher);
     };
     let (a, alen) = aad(sa.spi(), f.seq, sa.esn());
-    let n = nonce(sa.salt(), &f.iv);
+    let mut iv = [0u8; IV_LEN];
+    iv.copy_from_slice(&hdr[ESP_HDR_LEN..]);
+    let n = nonce(sa.salt(), &iv);
     sa.cipher()
         .seal_in_place(&n, &a[..alen], ct, icv)
         .map_err(|_| EspError::Cipher)
