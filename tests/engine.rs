@@ -1135,3 +1135,37 @@ fn tiny_shard_bursts_with_repeats_release_bundles_once() {
     assert_eq!((shard.len(), shard.distinct_bundles()), (0, 0));
     reader.offline();
 }
+
+/// The management thread's lifetime pass (over every policy and SA) runs
+/// once a tick, not after every request: 300 changes as fast as the channel
+/// takes them cost at most one pass per 50 ms tick of the time they took
+/// (before, one pass each: 300). The bound comes from the elapsed time, so
+/// a slow machine loosens it instead of failing.
+#[test]
+fn lifetime_pass_runs_once_a_tick_not_once_a_request() {
+    let m = mgmt(Strategy::Selective);
+    let (h, join) = MgmtHandle::spawn(m, 16);
+    let t0 = std::time::Instant::now();
+    for i in 0..150u128 {
+        let mut s = Selector::any(Family::V4);
+        s.src = Prefix::new(Family::V4, 0x0a00_0000 + (i << 8), 24);
+        let mut spec = PolicySpec::bypass(s, Dir::Out, 10);
+        spec.index = Some(8 + 8 * i as u32);
+        h.call(Op::PolicyAdd(spec)).unwrap();
+        h.call(Op::PolicyDelete(PolicyId::Index(8 + 8 * i as u32)))
+            .unwrap();
+    }
+    let elapsed = t0.elapsed();
+    let Ok(Reply::Counters(c)) = h.call(Op::Counters) else {
+        panic!("counters");
+    };
+    let bound = 2 + elapsed.as_millis() as u64 / 50;
+    assert!(
+        c.lifetime_passes <= bound,
+        "{} lifetime passes for 300 requests in {elapsed:?} (at most {bound})",
+        c.lifetime_passes
+    );
+    drop(h);
+    let mut m = join.join().unwrap();
+    check_end_state(&mut m);
+}

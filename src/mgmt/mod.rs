@@ -213,6 +213,8 @@ pub struct MgmtCounters {
     pub pending: u64,
     /// Worker events dropped because the queue was full.
     pub events_dropped: u64,
+    /// Passes of the lifetime timers over every policy and SA.
+    pub lifetime_passes: u64,
 }
 
 struct PolRec {
@@ -934,7 +936,20 @@ impl Mgmt {
 
     /// Timers and worker events; call often (the run loop does, every tick).
     pub fn tick(&mut self, now: Instant) {
-        // Worker events first: they may ask for kills.
+        self.drain_worker_events();
+        self.expire_lifetimes(now);
+        self.settle();
+    }
+
+    /// What a request leaves to do soon: the deferred copy of the tables,
+    /// and reclamation. Costs nothing when nothing waits.
+    fn settle(&mut self) {
+        self.engine.tables.try_catch_up();
+        self.engine.domain.reclaim();
+    }
+
+    /// Acquires and SA expiries the workers reported (the latter may kill).
+    fn drain_worker_events(&mut self) {
         while let Ok(ev) = self.events.try_recv() {
             match ev {
                 WorkerEvent::Acquire { key, template } => {
@@ -959,6 +974,12 @@ impl Mgmt {
                 }
             }
         }
+    }
+
+    /// Lifetimes (seconds since add or first use) of every policy and SA: a
+    /// pass over all of them, so it runs once a tick, not once a request.
+    fn expire_lifetimes(&mut self, now: Instant) {
+        self.counters.lifetime_passes += 1;
         let clock = now.saturating_duration_since(self.started).as_secs();
         self.engine.clock_secs.store(clock, Ordering::Relaxed);
         // Seconds since first use, if used (`use` lifetimes count from it, as Linux's do).
@@ -1015,14 +1036,19 @@ impl Mgmt {
         for op in ops {
             let _ = self.apply(op);
         }
-        self.engine.tables.try_catch_up();
-        self.engine.domain.reclaim();
     }
 
     /// Serve requests until the channel closes: the management core's thread.
+    ///
+    /// After each request the worker events are read and the tables settle;
+    /// the lifetime pass (over every policy and SA) runs once per `tick`,
+    /// however many requests come: at 10,000 changes a second over 100,000
+    /// policies it would otherwise be a billion checks a second.
     pub fn run(mut self, requests: Receiver<Request>, tick: Duration) -> Mgmt {
+        let mut next_tick = Instant::now() + tick;
         loop {
-            match requests.recv_timeout(tick) {
+            let wait = next_tick.saturating_duration_since(Instant::now());
+            match requests.recv_timeout(wait) {
                 Ok(Request::Op(op, reply)) => {
                     let r = self.apply(op);
                     let _ = reply.send(r);
@@ -1033,7 +1059,14 @@ impl Mgmt {
                 Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
                 Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
             }
-            self.tick(Instant::now());
+            let now = Instant::now();
+            if now >= next_tick {
+                self.tick(now);
+                next_tick = now + tick;
+            } else {
+                self.drain_worker_events();
+                self.settle();
+            }
         }
         self
     }
@@ -1076,10 +1109,25 @@ impl MgmtHandle {
     /// Start `mgmt` on a thread; returns the handle and the join handle (which
     /// gives the `Mgmt` back when every handle is dropped).
     pub fn spawn(mgmt: Mgmt, queue: usize) -> (MgmtHandle, std::thread::JoinHandle<Mgmt>) {
+        Self::spawn_on(mgmt, queue, None)
+    }
+
+    /// [`spawn`](Self::spawn), the thread pinned to CPU `cpu` (the
+    /// management core's) when one is given and exists.
+    pub fn spawn_on(
+        mgmt: Mgmt,
+        queue: usize,
+        cpu: Option<usize>,
+    ) -> (MgmtHandle, std::thread::JoinHandle<Mgmt>) {
         let (tx, rx) = crossbeam_channel::bounded(queue.max(1));
         let j = std::thread::Builder::new()
             .name("mgmt".into())
-            .spawn(move || mgmt.run(rx, Duration::from_millis(50)))
+            .spawn(move || {
+                if let Some(cpu) = cpu {
+                    lcore::pin_current(cpu);
+                }
+                mgmt.run(rx, Duration::from_millis(50))
+            })
             .expect("spawn the management thread");
         (MgmtHandle { tx }, j)
     }
