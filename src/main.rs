@@ -33,6 +33,12 @@ fn fail(msg: impl std::fmt::Display) -> ! {
     std::process::exit(2);
 }
 
+/// The management core's CPU (the main lcore's, as DPDK pins it), unless
+/// the only worker shares it: then the scheduler keeps the two apart as it can.
+fn mgmt_cpu(layout: &xfgate::cli::LcoreLayout, ncpu: usize) -> Option<usize> {
+    (!layout.mgmt_shares_cpu).then_some(layout.mgmt as usize % ncpu.max(1))
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("bench") {
@@ -86,6 +92,7 @@ fn main() {
                 .iter()
                 .map(|&l| (l as usize, l as usize % ncpu))
                 .collect();
+            app.opts.mgmt_cpu = mgmt_cpu(&layout, ncpu);
             app.opts.strategy = strategy(d.cache);
             app.opts.flows = d.flows;
             if d.replay_window != xfgate::cli::DEFAULT_REPLAY_WINDOW {
@@ -111,6 +118,7 @@ fn main() {
                     .iter()
                     .map(|&l| (l as usize, l as usize % ncpu))
                     .collect();
+                app.opts.mgmt_cpu = mgmt_cpu(&layout, ncpu);
                 if let Some(n) = g.eal.ignored_notice() {
                     eprintln!("{n}");
                 }

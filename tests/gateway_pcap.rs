@@ -356,3 +356,51 @@ route add 198.51.100.0/24 port 1
     }
     let _ = std::fs::remove_dir_all(d);
 }
+
+/// The management thread runs on the management core's CPU when one is
+/// given (as DPDK runs it on the main lcore), not wherever the scheduler
+/// puts it: /proc shows the thread named `mgmt` allowed on that CPU only.
+#[test]
+fn management_thread_is_pinned_to_the_management_cpu() {
+    let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cpu = ncpu - 1;
+    let opts = GatewayOpts {
+        vdevs: vec![
+            "gen0,flows=16,count=1000".into(),
+            "net_null1,no-rx=1".into(),
+        ],
+        workers: vec![(1, 0)],
+        unprotected: 0b10,
+        mgmt_cpu: Some(cpu),
+        pool_size: 1024,
+        ..GatewayOpts::default()
+    };
+    let gw = Gateway::start(opts).unwrap();
+    // The thread pins itself as it starts: look until it has.
+    let mut allowed = String::new();
+    for _ in 0..200 {
+        for t in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+            let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+            if comm.trim() == "mgmt" {
+                let st = std::fs::read_to_string(t.path().join("status")).unwrap_or_default();
+                if let Some(l) = st.lines().find(|l| l.starts_with("Cpus_allowed_list:")) {
+                    allowed = l["Cpus_allowed_list:".len()..].trim().to_string();
+                }
+            }
+        }
+        if allowed == cpu.to_string() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(allowed, cpu.to_string(), "mgmt thread's allowed CPUs");
+    let stop = AtomicBool::new(false);
+    gw.run(
+        &stop,
+        Some(Duration::from_secs(20)),
+        Duration::from_millis(20),
+        |_| {},
+    );
+    let (snaps, m) = gw.shutdown();
+    check_accounting(&total(&snaps), &m);
+}

@@ -32,7 +32,7 @@ pub mod workers;
 pub use leftright::LeftRight;
 pub use qsbr::{Domain, QsbrConfig, QsbrStats, Reader};
 pub use slots::{Handle, Slots};
-pub use workers::{launch, WorkerCtx, Workers};
+pub use workers::{launch, pin_current, WorkerCtx, Workers};
 
 #[cfg(all(test, not(loom)))]
 mod tests {

@@ -83,6 +83,17 @@ fn panic_message(e: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
+/// Pin the calling thread to CPU `cpu`; `false` (and unpinned) when the CPU
+/// does not exist or the system refuses. For the threads of the management
+/// core, which DPDK runs on the main lcore's CPU.
+pub fn pin_current(cpu: usize) -> bool {
+    core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .into_iter()
+        .find(|c| c.id == cpu)
+        .is_some_and(core_affinity::set_for_current)
+}
+
 /// Launch one thread per `(lcore_id, cpu)`; each is pinned to `cpu` (when the
 /// CPU exists; otherwise it runs unpinned and `ctx.cpu` is `None`), named
 /// `lcore-<id>`, and runs `f(ctx)`.

@@ -413,6 +413,13 @@ fn churn_loop(
 pub trait SampleGateway {
     /// The management core (policy churn goes through it).
     fn mgmt(&self) -> &MgmtHandle;
+    /// The management core's CPU, when its threads must be pinned there (the
+    /// churn client runs beside it, off the workers' CPUs); `None` when the
+    /// backend already keeps them there (DPDK: threads inherit the main
+    /// lcore's affinity) or there is no CPU to spare.
+    fn mgmt_cpu(&self) -> Option<usize> {
+        None
+    }
     /// The workers' counters now, in worker order.
     fn snapshots(&self) -> Vec<WorkerSnapshot>;
     fn mgmt_counters(&self) -> Option<MgmtCounters>;
@@ -425,6 +432,9 @@ pub trait SampleGateway {
 impl SampleGateway for Gateway {
     fn mgmt(&self) -> &MgmtHandle {
         &self.mgmt
+    }
+    fn mgmt_cpu(&self) -> Option<usize> {
+        self.mgmt_cpu
     }
     fn snapshots(&self) -> Vec<WorkerSnapshot> {
         self.worker_snapshots()
@@ -450,6 +460,8 @@ fn software_opts(spec: &RunSpec, ops: &[Op]) -> GatewayOpts {
     GatewayOpts {
         vdevs: vec![gen_vdev(spec), "net_null1,no-rx=1".to_string()],
         workers: (0..workers).map(|i| (i + 1, (i + 1) % ncpu)).collect(),
+        // The management core on CPU 0, as `-l 0-N`; with one CPU, unpinned.
+        mgmt_cpu: (ncpu > 1).then_some(0),
         ..gateway_opts(spec, ops)
     }
 }
@@ -495,8 +507,16 @@ pub fn measure<G: SampleGateway>(
     let (s0, s1, m0, m1, c0, c1, seconds) = std::thread::scope(|sc| {
         if spec.churn_rate > 0.0 {
             let mgmt = gw.mgmt().clone();
+            let cpu = gw.mgmt_cpu();
             let (stop, d, c, e) = (&stop, &churn_done, &churn_calls, &churn_err);
-            sc.spawn(move || churn_loop(&mgmt, spec.churn_rate, churn, stop, d, c, e));
+            sc.spawn(move || {
+                // The control-plane client beside the management core: an
+                // unpinned thread would also run on (and steal from) workers.
+                if let Some(cpu) = cpu {
+                    lcore::pin_current(cpu);
+                }
+                churn_loop(&mgmt, spec.churn_rate, churn, stop, d, c, e)
+            });
         }
         let r = if spec.count > 0 {
             // Finite input: everything from the start to the end is measured,

@@ -50,6 +50,9 @@ pub struct GatewayOpts {
     pub queue_map: Vec<(u16, u16, usize)>,
     /// L3 MTU of every port (`--mtu`); `None` = 1500, the devices' default.
     pub mtu: Option<u16>,
+    /// CPU of the management core (the main lcore): the management thread
+    /// is pinned there, off the workers' CPUs. `None`: unpinned.
+    pub mgmt_cpu: Option<usize>,
 }
 
 impl Default for GatewayOpts {
@@ -67,6 +70,7 @@ impl Default for GatewayOpts {
             pool_size: 8192,
             queue_map: Vec::new(),
             mtu: None,
+            mgmt_cpu: None,
         }
     }
 }
@@ -247,6 +251,8 @@ pub struct Gateway {
     nworkers: usize,
     pub started: Instant,
     pub engine: Arc<crate::mgmt::Engine>,
+    /// The management core's CPU ([`GatewayOpts::mgmt_cpu`]).
+    pub mgmt_cpu: Option<usize>,
 }
 
 /// How often a worker copies its counters out for the statistics reader
@@ -371,7 +377,7 @@ impl Gateway {
                 port_confs.clone(),
             )));
         }
-        let (mh, mjoin) = MgmtHandle::spawn(mgmt, 256);
+        let (mh, mjoin) = MgmtHandle::spawn_on(mgmt, 256, opts.mgmt_cpu);
         let snapshots: Vec<_> = (0..lcores.len())
             .map(|_| Arc::new(Mutex::new(WorkerSnapshot::default())))
             .collect();
@@ -406,6 +412,7 @@ impl Gateway {
             nworkers,
             started: Instant::now(),
             engine,
+            mgmt_cpu: opts.mgmt_cpu,
         })
     }
 
