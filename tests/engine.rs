@@ -1169,3 +1169,49 @@ fn lifetime_pass_runs_once_a_tick_not_once_a_request() {
     let mut m = join.join().unwrap();
     check_end_state(&mut m);
 }
+
+/// Flows under one decision share one interned bundle whenever they were
+/// resolved: policy adds in their no-policy region between their first
+/// lookups (as under churn) change a stamp their bundle does not depend on,
+/// and that stamp is not part of the bundle's identity. Before, each
+/// resolution interned its own copy, and a shard warming up under churn
+/// filled its bundle table and then cached nothing.
+#[test]
+fn flows_resolved_under_churn_share_one_bundle() {
+    let mut m = mgmt(Strategy::Selective);
+    let mut s = Selector::any(Family::V4);
+    s.src = Prefix::new(Family::V4, 0x0a00_0000, 8);
+    m.apply(Op::PolicyAdd(PolicySpec::bypass(s, Dir::Out, 100)))
+        .unwrap();
+    let engine = m.engine().clone();
+    let mut reader = engine.domain.register(1);
+    let mut shard = Shard::new(1024);
+    let mut out = [Bundle::default()];
+    for i in 0..200u128 {
+        // A policy for other sources to the flows' destination /8 and from
+        // other /8s: it bumps the no-policy regions, not the flows' policy.
+        let mut o = Selector::any(Family::V4);
+        o.src = Prefix::new(Family::V4, 0xc0a8_0000 + (i << 8), 24);
+        o.dst = Prefix::new(Family::V4, 0x0b00_0000, 8);
+        m.apply(Op::PolicyAdd(PolicySpec::bypass(o, Dir::Out, 50)))
+            .unwrap();
+        reader.online();
+        let k = FlowKey::new(
+            Family::V4,
+            Dir::Out,
+            0x0a00_0000 + i,
+            0x0b00_0001,
+            17,
+            1000,
+            53,
+            0,
+        );
+        shard.lookup_burst(&engine, &reader, &[k], &mut out);
+        assert!(out[0].same_decision(&engine.resolve(&k, &reader, false)));
+        assert_eq!(out[0].npol, 1);
+        reader.offline();
+    }
+    assert!(m.counters().nopol_bumps >= 200, "{:?}", m.counters());
+    assert_eq!(shard.stats.inserts, 200);
+    assert_eq!(shard.distinct_bundles(), 1, "one decision, one bundle");
+}

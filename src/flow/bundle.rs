@@ -81,6 +81,23 @@ pub struct Bundle {
 }
 
 impl Bundle {
+    /// The bundle with the generation stamps it does not depend on zeroed:
+    /// `validate` never reads them, and flows under the same decision must
+    /// intern as one bundle whenever they were resolved (a no-policy region
+    /// counter moves with every policy add in the region; with it in the
+    /// identity, a shard resolving under policy churn filled its bundle table
+    /// with copies of one decision and then cached nothing).
+    #[inline]
+    pub fn canonical(mut self) -> Bundle {
+        if !self.uses_nopol {
+            self.stamps.nopol = 0;
+        }
+        if !self.uses_sad {
+            self.stamps.sad = 0;
+        }
+        self
+    }
+
     pub fn policies(&self) -> &[Handle] {
         &self.policies[..self.npol as usize]
     }

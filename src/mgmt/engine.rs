@@ -301,7 +301,7 @@ impl Engine {
                             template,
                         });
                     }
-                    return (b, v1 == v2);
+                    return (b.canonical(), v1 == v2);
                 }
                 // An object vanished under us: a newer table copy has been published.
                 Err(Raced) => continue,
